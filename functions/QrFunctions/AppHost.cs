@@ -1,0 +1,68 @@
+using QrFunctions.Api;
+using QrFunctions.Auth;
+using QrFunctions.Hosting;
+using QrFunctions.Storage;
+using QrFunctions.Templates;
+
+namespace QrFunctions;
+
+/// <summary>Service registration and the route table: the one list of endpoints Kestrel serves and function.json is generated from.</summary>
+public static class AppHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        // Content root = the executable's folder: the Functions host starts it from elsewhere.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        configure?.Invoke(builder);
+        var config = builder.Configuration;
+
+        // The Functions host tells a custom handler its port; locally PORT or 7071. Loopback only.
+        var port = config["FUNCTIONS_CUSTOMHANDLER_PORT"] ?? config["PORT"] ?? "7071";
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 8 * 1024 * 1024);
+
+        var services = builder.Services;
+        services.AddSingleton(new StorageNames(config["Storage:Prefix"] ?? ""));
+        services.AddSingleton(_ => StorageConnection.FromConfiguration(config));
+        services.AddSingleton<StorageAccount>();
+        services.AddMemoryCache();
+        services.AddSingleton<TenantDirectory>();
+        services.AddSingleton<PlanCatalog>();
+        services.AddSingleton<AccessFilter>();
+        services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "QrFunctions API";
+            doc.Info.Version = "v1";
+            return Task.CompletedTask;
+        }));
+        foreach (var trigger in Triggers.All) services.AddSingleton(trigger.Handler);
+        if (config.GetValue("QrFunctions:LocalQueuePolling", true)) services.AddHostedService<LocalQueuePoller>();
+
+        var app = builder.Build();
+        app.UseApiErrors();
+        MapEndpoints(app);
+        return app;
+    }
+
+    /// <summary>Locally the app creates its tables, queues and containers; in Azure the Bicep has (QrFunctions:CreateStorage=false).</summary>
+    public static async Task PrepareStorageAsync(WebApplication app)
+    {
+        if (app.Configuration.GetValue("QrFunctions:CreateStorage", true))
+            await app.Services.GetRequiredService<StorageAccount>().CreateAllAsync();
+    }
+
+    private static void MapEndpoints(WebApplication app)
+    {
+        app.MapGet("/", () => Results.Json(new { service = "QrFunctions", status = "ok" }))
+            .WithMetadata(new NotAFunction()).ExcludeFromDescription();
+        app.MapOpenApi().WithName("OpenApiDocument");
+
+        var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
+        api.MapTemplates();
+
+        var v1 = app.MapGroup("/v1").RequireApiAccess(ApiSurface.V1);
+        _ = v1;
+
+        app.MapQueueInvocations(Triggers.All);
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Data.Tables;
+using QrFunctions.Storage;
+
+namespace QrFunctions.AuditLogs;
+
+/// <summary>
+/// teamdata table, PartitionKey = teamId (organization-level entries: orgs table, PartitionKey = orgId),
+/// RowKey = "audit|{inverted ticks}|{id}": newest first in a plain range scan, and written in the SAME
+/// entity-group transaction as the change it records, so a change can never land without its entry.
+/// </summary>
+public sealed class AuditEntry : ITableEntity
+{
+    public const string RowPrefix = "audit|";
+
+    public string PartitionKey { get; set; } = "";
+    public string RowKey { get; set; } = "";
+    public DateTimeOffset? Timestamp { get; set; }
+    public ETag ETag { get; set; }
+
+    public string Id { get; set; } = "";
+    public string ActorType { get; set; } = "api";
+    public string ActorId { get; set; } = "";
+    public string Action { get; set; } = "";
+    public string ResourceType { get; set; } = "";
+    public string ResourceId { get; set; } = "";
+    /// <summary>JSON {"field": {"before": …, "after": …}} of changed fields only, secrets redacted.</summary>
+    public string Changes { get; set; } = "{}";
+    public long CreatedAtMs { get; set; }
+
+    /// <summary>Builds an entry for <paramref name="partition"/>; add it to the batch that makes the change.</summary>
+    public static AuditEntry For(string partition, string actorType, string actorId, string action, string resourceType, string resourceId, JsonObject? changes)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var id = Ids.New("aud");
+        return new AuditEntry
+        {
+            PartitionKey = partition,
+            RowKey = $"{RowPrefix}{DateTimeOffset.MaxValue.UtcTicks - now.UtcTicks:D19}|{id}",
+            Id = id,
+            ActorType = actorType,
+            ActorId = actorId,
+            Action = action,
+            ResourceType = resourceType,
+            ResourceId = resourceId,
+            Changes = (changes ?? []).ToJsonString(),
+            CreatedAtMs = now.ToUnixTimeMilliseconds(),
+        };
+    }
+
+    private static readonly HashSet<string> Secret = new(StringComparer.OrdinalIgnoreCase)
+        { "password", "secret", "clientSecret", "client_secret", "secretHash", "token", "signingSecret", "signing_secret" };
+
+    /// <summary>Before/after of the fields that differ, with secret-looking fields redacted.</summary>
+    public static JsonObject Diff(JsonObject? before, JsonObject? after, params string[] ignore)
+    {
+        var changes = new JsonObject();
+        var keys = (before?.Select(p => p.Key) ?? []).Union(after?.Select(p => p.Key) ?? []);
+        foreach (var key in keys)
+        {
+            if (ignore.Contains(key)) continue;
+            var b = before?[key];
+            var a = after?[key];
+            if (JsonNode.DeepEquals(b, a)) continue;
+            changes[key] = Secret.Contains(key)
+                ? new JsonObject { ["before"] = b is null ? null : "[redacted]", ["after"] = a is null ? null : "[redacted]" }
+                : new JsonObject { ["before"] = b?.DeepClone(), ["after"] = a?.DeepClone() };
+        }
+        return changes;
+    }
+}

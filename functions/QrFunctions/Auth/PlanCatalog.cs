@@ -1,0 +1,41 @@
+using System.Text.Json;
+using QrFunctions.Organizations;
+
+namespace QrFunctions.Auth;
+
+/// <summary>What one plan allows. Null limits mean unlimited.</summary>
+public sealed record PlanLimits
+{
+    public bool ApiAccess { get; init; }
+    public double RequestsPerSecond { get; init; } = 1;
+    /// <summary>Largest burst the token bucket admits at once (defaults to one second's worth).</summary>
+    public double? Burst { get; init; }
+    public int? MaxWorkspaces { get; init; }
+    public int? MaxQrCodesPerTeam { get; init; }
+    public int AnalyticsRetentionDays { get; init; } = 365;
+}
+
+/// <summary>
+/// The plan catalog, read from configuration ("Plans" in appsettings.json) so prices and limits change
+/// without a release; an organization's PlanOverrides JSON replaces single fields (Enterprise custom limits).
+/// </summary>
+public sealed class PlanCatalog(IConfiguration configuration)
+{
+    private readonly Dictionary<string, PlanLimits> _plans = configuration.GetSection("Plans").GetChildren()
+        .ToDictionary(s => s.Key, s => s.Get<PlanLimits>() ?? new PlanLimits(), StringComparer.OrdinalIgnoreCase);
+
+    public IReadOnlyCollection<string> Names => _plans.Keys;
+
+    public bool Exists(string plan) => _plans.ContainsKey(plan);
+
+    public PlanLimits For(Organization org)
+    {
+        var limits = _plans.TryGetValue(org.Plan, out var p) ? p : new PlanLimits();
+        if (string.IsNullOrEmpty(org.PlanOverrides)) return limits;
+        var overrides = JsonSerializer.Deserialize<JsonElement>(org.PlanOverrides);
+        var merged = JsonSerializer.SerializeToElement(limits, JsonSerializerOptions.Web);
+        var dict = merged.EnumerateObject().ToDictionary(x => x.Name, x => x.Value);
+        foreach (var o in overrides.EnumerateObject()) dict[o.Name] = o.Value;
+        return JsonSerializer.Deserialize<PlanLimits>(JsonSerializer.Serialize(dict), JsonSerializerOptions.Web)!;
+    }
+}

@@ -1,0 +1,154 @@
+using System.Text.Json;
+using QrFunctions.Auth;
+using QrFunctions.Hosting;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+
+namespace QrFunctions.Cli;
+
+/// <summary>
+/// Commands of the same executable for operators, run against whatever storage AzureWebJobsStorage
+/// points at (Azurite, or the deployed account with the operator's Azure login):
+///   operator create-org --name N --slug S --plan P --owner-email E [--owner-name N] [--billing-email E]
+///   operator create-operator-key [--name N]
+///   dev-seed --out FILE          (idempotent: reuses FILE's credentials while they still work)
+///   functions-manifest DIR       (host.json and one function.json per function, from the route table)
+/// Output is JSON on stdout.
+/// </summary>
+public static class OperatorCommands
+{
+    public static bool IsCommand(string arg) => arg is "operator" or "dev-seed" or "functions-manifest";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        try
+        {
+            return args[0] switch
+            {
+                "functions-manifest" when args.Length == 2 => WriteManifest(args[1]),
+                "dev-seed" => await DevSeedAsync(Options(args.Skip(1))),
+                "operator" when args.Length >= 2 && args[1] == "create-org" => await CreateOrgAsync(Options(args.Skip(2))),
+                "operator" when args.Length >= 2 && args[1] == "create-operator-key" => await CreateOperatorKeyAsync(Options(args.Skip(2))),
+                _ => Usage(),
+            };
+        }
+        catch (Api.ApiProblem problem)
+        {
+            Console.Error.WriteLine(problem.Message);
+            return 2;
+        }
+    }
+
+    private static int Usage()
+    {
+        Console.Error.WriteLine("""
+            usage:
+              QrFunctions operator create-org --name NAME --slug SLUG --plan PLAN --owner-email EMAIL [--owner-name NAME] [--billing-email EMAIL]
+              QrFunctions operator create-operator-key [--name NAME]
+              QrFunctions dev-seed --out FILE
+              QrFunctions functions-manifest DIR
+            """);
+        return 64;
+    }
+
+    private static int WriteManifest(string directory)
+    {
+        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
+        var names = FunctionManifest.Write(directory, app.Services.GetRequiredService<EndpointDataSource>(), Triggers.All);
+        Console.WriteLine(JsonSerializer.Serialize(new { directory, functions = names.Count }));
+        return 0;
+    }
+
+    private static async Task<int> CreateOrgAsync(Dictionary<string, string> o)
+    {
+        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
+        await AppHost.PrepareStorageAsync(app);
+        var created = await OrganizationSetup.CreateAsync(app.Services.GetRequiredService<StorageAccount>(), app.Services.GetRequiredService<PlanCatalog>(),
+            Need(o, "name"), Need(o, "slug"), o.GetValueOrDefault("plan", "Business Plus"), o.GetValueOrDefault("billing-email"),
+            Need(o, "owner-email"), o.GetValueOrDefault("owner-name"), "operator");
+        Console.WriteLine(JsonSerializer.Serialize(Credentials(created), Indented));
+        return 0;
+    }
+
+    private static async Task<int> CreateOperatorKeyAsync(Dictionary<string, string> o)
+    {
+        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
+        await AppHost.PrepareStorageAsync(app);
+        var key = await OrganizationSetup.IssueOperatorKeyAsync(app.Services.GetRequiredService<StorageAccount>(), o.GetValueOrDefault("name", "operator"));
+        Console.WriteLine(JsonSerializer.Serialize(new { clientId = key.KeyId, clientSecret = key.Secret, bearerToken = key.BearerToken }, Indented));
+        return 0;
+    }
+
+    /// <summary>Seeds the development organization once; later runs print the same credentials if they still authenticate.</summary>
+    private static async Task<int> DevSeedAsync(Dictionary<string, string> o)
+    {
+        var file = Need(o, "out");
+        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
+        await AppHost.PrepareStorageAsync(app);
+        var storage = app.Services.GetRequiredService<StorageAccount>();
+        if (File.Exists(file))
+        {
+            var saved = JsonSerializer.Deserialize<JsonElement>(await File.ReadAllTextAsync(file));
+            var keyId = saved.GetProperty("clientId").GetString()!;
+            var key = await storage.ApiKeys.GetEntityIfExistsAsync<ApiKey>(keyId, ApiKey.Row);
+            if (key.HasValue && !key.Value!.Revoked && KeySecrets.Matches(saved.GetProperty("clientSecret").GetString()!, key.Value.SecretHash))
+            {
+                Console.WriteLine(saved.GetRawText());
+                return 0;
+            }
+        }
+        var reservation = await storage.Reservations.GetEntityIfExistsAsync<Azure.Data.Tables.TableEntity>("orgslug:dev", "");
+        object credentials;
+        if (reservation.HasValue)
+        {
+            // The organization exists but its saved credentials are gone: issue a fresh owner key, do not seed twice.
+            var orgId = reservation.Value!.GetString("OrgId");
+            var link = storage.Orgs.QueryAsync<Teams.WorkspaceLink>(TableQueries.PrefixFilter(orgId!, Teams.WorkspaceLink.RowPrefix));
+            var teamId = "";
+            await foreach (var l in link) { teamId = l.TeamId; break; }
+            var key = await OrganizationSetup.IssueUserKeyAsync(storage, orgId, teamId, DevOwner, "Owner key (re-issued by dev-seed)", "operator", null);
+            credentials = new { orgId, teamId, ownerEmail = DevOwner, clientId = key.KeyId, clientSecret = key.Secret, bearerToken = key.BearerToken };
+        }
+        else
+        {
+            var created = await OrganizationSetup.CreateAsync(storage, app.Services.GetRequiredService<PlanCatalog>(),
+                "Development", "dev", "Enterprise", null, DevOwner, "Dev Owner", "operator");
+            credentials = Credentials(created);
+        }
+        var json = JsonSerializer.Serialize(credentials, Indented);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+        await File.WriteAllTextAsync(file, json);
+        Console.WriteLine(json);
+        return 0;
+    }
+
+    private const string DevOwner = "owner@dev.local";
+
+    private static object Credentials(CreatedOrganization c) => new
+    {
+        orgId = c.Organization.Id,
+        teamId = c.Team.Id,
+        ownerEmail = c.OwnerEmail,
+        clientId = c.OwnerKey.KeyId,
+        clientSecret = c.OwnerKey.Secret,
+        bearerToken = c.OwnerKey.BearerToken,
+    };
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static Dictionary<string, string> Options(IEnumerable<string> args)
+    {
+        var list = args.ToList();
+        var options = new Dictionary<string, string>();
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (!list[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= list.Count)
+                throw Api.ApiProblem.BadRequest($"Unexpected argument '{list[i]}'.");
+            options[list[i][2..]] = list[++i];
+        }
+        return options;
+    }
+
+    private static string Need(Dictionary<string, string> o, string name) =>
+        o.TryGetValue(name, out var v) ? v : throw Api.ApiProblem.BadRequest($"--{name} is required.");
+}

@@ -1,0 +1,9 @@
+namespace QrFunctions.Hosting;
+
+/// <summary>Every queue-triggered function of the app. Adding one here is all it takes to run it locally and in Azure.</summary>
+public static class Triggers
+{
+    public static readonly IReadOnlyList<QueueTrigger> All =
+    [
+    ];
+}

@@ -1,0 +1,27 @@
+using System.Security.Cryptography;
+
+namespace QrFunctions.Storage;
+
+/// <summary>Random, unguessable identifiers: a type prefix and lowercase base-32 (safe in URLs and table keys).</summary>
+public static class Ids
+{
+    private const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789"; // no 0/o/1/l: people retype these
+
+    public static string New(string prefix, int length = 16) => $"{prefix}_{Random(length)}";
+
+    public static string Random(int length)
+    {
+        Span<byte> bytes = stackalloc byte[length];
+        RandomNumberGenerator.Fill(bytes);
+        return string.Create(length, bytes.ToArray(), static (span, b) =>
+        {
+            for (var i = 0; i < span.Length; i++) span[i] = Alphabet[b[i] & 31];
+        });
+    }
+}
+
+/// <summary>Epoch milliseconds, the API's only time format; one clock so tests can reason about it.</summary>
+public static class Clock
+{
+    public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the service locally on http://127.0.0.1:${PORT:-7071} against Azurite (data kept in .local/azurite),
+# seeds a development organization once and prints its credentials (also in .local/dev-credentials.json).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export PORT="${PORT:-7071}"
+
+[ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+mkdir -p .local
+started="$(scripts/azurite.sh start .local/azurite)"
+cleanup() { [ "$started" = reused ] || scripts/azurite.sh stop "$started"; }
+trap cleanup EXIT INT TERM
+
+dotnet build functions/QrFunctions -c Debug -v quiet -nologo
+export AzureWebJobsStorage="UseDevelopmentStorage=true"
+export QrFunctions__PublicBaseUrl="http://127.0.0.1:${PORT}/"
+app=functions/QrFunctions/bin/Debug/net10.0/QrFunctions
+"$app" dev-seed --out .local/dev-credentials.json
+echo
+echo "Service: http://127.0.0.1:${PORT}/   OpenAPI: http://127.0.0.1:${PORT}/openapi/v1.json"
+echo "Credentials above are also in .local/dev-credentials.json. Ctrl-C stops the service and Azurite."
+"$app" &
+service=$!
+trap 'kill $service 2>/dev/null; wait $service 2>/dev/null; cleanup' EXIT INT TERM
+wait $service

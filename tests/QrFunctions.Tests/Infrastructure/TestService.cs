@@ -1,0 +1,106 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using QrFunctions.Auth;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+using QrFunctions.Teams;
+using Xunit;
+
+namespace QrFunctions.Tests.Infrastructure;
+
+/// <summary>
+/// The real app on an in-memory server against real Azurite, with its own table/queue/container names
+/// (a random prefix), so test classes run in parallel and delete everything they made. One per test
+/// class (IClassFixture); tests create their own organizations so none depends on another's data.
+/// </summary>
+public class TestService : IAsyncLifetime
+{
+    public string Prefix { get; } = "t" + Ids.Random(10).Replace('_', 'x');
+    public WebApplication App { get; private set; } = null!;
+    public StorageAccount Storage => App.Services.GetRequiredService<StorageAccount>();
+    public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    /// <summary>Extra configuration a test class needs (e.g. turning the local queue poller on).</summary>
+    protected virtual IEnumerable<string> Settings => [];
+
+    public virtual async Task InitializeAsync()
+    {
+        var connection = Environment.GetEnvironmentVariable("AzureWebJobsStorage") ?? StorageConnection.AzuriteConnectionString;
+        string[] args =
+        [
+            $"--Storage:Prefix={Prefix}",
+            $"--AzureWebJobsStorage={connection}",
+            "--QrFunctions:LocalQueuePolling=false",
+            "--QrFunctions:PublicBaseUrl=https://scan.test/",
+            "--Logging:LogLevel:Default=Warning",
+            .. Settings,
+        ];
+        App = QrFunctions.AppHost.Build(args, b => b.WebHost.UseTestServer());
+        await Storage.CreateAllAsync();
+        await App.StartAsync();
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        await App.StopAsync();
+        await Storage.DeleteAllAsync();
+        await App.DisposeAsync();
+    }
+
+    /// <summary>A client with no credentials (availability, scans, 401 cases).</summary>
+    public HttpClient Anonymous()
+    {
+        var client = App.GetTestClient();
+        client.BaseAddress = new Uri("http://127.0.0.1/");
+        return client;
+    }
+
+    /// <summary>A new organization with one team and its owner's key.</summary>
+    public async Task<Tenant> NewTenantAsync(string plan = "Enterprise")
+    {
+        var created = await OrganizationSetup.CreateAsync(Storage, Get<PlanCatalog>(), "Org " + Ids.Random(6), "org-" + Ids.Random(10), plan, null,
+            $"owner-{Ids.Random(6)}@example.test", "Owner", "test");
+        return new Tenant(this, created.Organization.Id, created.Team.Id, created.OwnerEmail, created.OwnerKey);
+    }
+}
+
+/// <summary>An organization made for one test, with helpers to call the API as its members.</summary>
+public sealed record Tenant(TestService Service, string OrgId, string TeamId, string OwnerEmail, IssuedKey OwnerKey)
+{
+    /// <summary>Surface A headers: team id, client id, client secret.</summary>
+    public HttpClient QrApi(IssuedKey? key = null, string? teamId = null)
+    {
+        var client = Service.Anonymous();
+        key ??= OwnerKey;
+        client.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, teamId ?? TeamId);
+        client.DefaultRequestHeaders.Add(AccessFilter.ClientIdHeader, key.KeyId);
+        client.DefaultRequestHeaders.Add(AccessFilter.ClientSecretHeader, key.Secret);
+        return client;
+    }
+
+    /// <summary>Surface B: Authorization: Bearer qr3_sk_….</summary>
+    public HttpClient V1(IssuedKey? key = null, string? teamId = null)
+    {
+        var client = Service.Anonymous();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (key ?? OwnerKey).BearerToken);
+        if (teamId is not null) client.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, teamId);
+        return client;
+    }
+
+    /// <summary>Adds an active member with <paramref name="role"/> to the team and returns a key acting as them.</summary>
+    public async Task<IssuedKey> MemberKeyAsync(Role role, string? teamId = null, string status = "active")
+    {
+        teamId ??= TeamId;
+        var email = $"{Roles.Name(role)}-{Ids.Random(6)}@example.test";
+        var now = Clock.NowMs();
+        await Service.Storage.TeamData.AddEntityAsync(new Membership
+        {
+            PartitionKey = teamId, RowKey = Membership.RowOf(email), Name = email, Role = Roles.Name(role), Status = status, CreatedAt = now, UpdatedAt = now,
+        });
+        await Service.Storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + teamId, OrgId = OrgId });
+        return await OrganizationSetup.IssueUserKeyAsync(Service.Storage, OrgId, teamId, email, "test key", "test", null);
+    }
+}
