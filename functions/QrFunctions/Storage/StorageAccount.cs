@@ -107,8 +107,13 @@ public sealed record StorageConnection(string? ConnectionString, Uri? TableServi
         var blob = Uri("blobServiceUri");
         var queue = Uri("queueServiceUri");
         if (table is null || blob is null || queue is null)
+        {
+            var missing = new[] { ("tableServiceUri", table), ("blobServiceUri", blob), ("queueServiceUri", queue) }
+                .Where(x => x.Item2 is null).Select(x => "AzureWebJobsStorage__" + x.Item1);
             throw new InvalidOperationException(
-                "Storage is not configured: set AzureWebJobsStorage to a connection string, or AzureWebJobsStorage__tableServiceUri, __blobServiceUri and __queueServiceUri for a managed identity.");
+                "Storage is not configured: set AzureWebJobsStorage to a connection string, or the service URIs for a managed identity (missing: "
+                + string.Join(", ", missing) + ").");
+        }
         return new StorageConnection(null, table, blob, queue, section["clientId"]);
     }
 }

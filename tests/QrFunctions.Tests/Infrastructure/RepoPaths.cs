@@ -1,0 +1,17 @@
+namespace QrFunctions.Tests.Infrastructure;
+
+/// <summary>Finds the repository (the folder with QrFunctions.sln) from the test's output folder.</summary>
+public static class RepoPaths
+{
+    public static string Root { get; } = Find();
+
+    /// <summary>shared/ sits beside the repository: test vectors that are not ours to commit.</summary>
+    public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "QrFunctions.sln"))) return dir.FullName;
+        throw new InvalidOperationException("QrFunctions.sln not found above " + AppContext.BaseDirectory);
+    }
+}
