@@ -1,6 +1,8 @@
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
+using QrFunctions.Qrs;
+using QrFunctions.Rendering;
 using QrFunctions.Storage;
 using QrFunctions.Templates;
 
@@ -29,6 +31,9 @@ public static class AppHost
         services.AddSingleton<TenantDirectory>();
         services.AddSingleton<PlanCatalog>();
         services.AddSingleton<AccessFilter>();
+        services.AddSingleton<QrImages>();
+        services.AddSingleton<QrStore>();
+        services.AddSingleton<QrListing>();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "QrFunctions API";
@@ -57,7 +62,9 @@ public static class AppHost
             .WithMetadata(new NotAFunction()).ExcludeFromDescription();
         app.MapOpenApi().WithName("OpenApiDocument");
 
+        app.MapQrAvailability();
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
+        api.MapQrs();
         api.MapTemplates();
 
         var v1 = app.MapGroup("/v1").RequireApiAccess(ApiSurface.V1);

@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Caching.Memory;
+using QrFunctions.Storage;
+
+namespace QrFunctions.Qrs;
+
+/// <summary>One page of a team's codes and the team's total.</summary>
+public sealed record QrPage(IReadOnlyList<StoredQr> Qrs, int TotalCount);
+
+/// <summary>
+/// Listing and search. Without search a page is a range read of one sorted index (cost grows with the
+/// page number, not with the team's size). Search (case-insensitive substring of name or displayId) runs
+/// over an in-memory list per team, loaded once from the change rows and brought up to date on every
+/// search with one range read of the rows changed since (minus an overlap that covers clock skew between
+/// instances), so a search of 100,000 codes is a memory scan, not a table scan.
+/// </summary>
+public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCache cache)
+{
+    private static readonly TimeSpan Overlap = TimeSpan.FromMinutes(5);
+
+    public async Task<QrPage> PageAsync(string teamId, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
+    {
+        var total = store.CountAsync(teamId, ct);
+        var skip = (page - 1) * limit;
+        var ids = new List<string>(limit);
+        var seen = 0;
+        await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.IndexOf(sortBy, sortOrder)),
+                           maxPerPage: Math.Min(1000, skip + limit), select: ["RowKey"], cancellationToken: ct))
+        {
+            if (seen++ < skip) continue;
+            ids.Add(QrKeys.QrIdOf(row.RowKey));
+            if (ids.Count == limit) break;
+        }
+        return new QrPage(await LoadAsync(teamId, ids, ct), await total);
+    }
+
+    public async Task<QrPage> SearchAsync(string teamId, string search, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
+    {
+        var list = await RefreshedAsync(teamId, ct);
+        var term = search.ToLowerInvariant();
+        var matches = list.Matching(term);
+        IEnumerable<SearchEntry> sorted = sortBy switch
+        {
+            "createdAt" => matches.OrderBy(e => e.CreatedAt),
+            "name" => matches.OrderBy(e => e.NameLower, StringComparer.Ordinal),
+            _ => matches.OrderBy(e => e.UpdatedAt),
+        };
+        if (sortOrder == "desc") sorted = sorted.Reverse();
+        var ids = sorted.Skip((page - 1) * limit).Take(limit).Select(e => e.QrId).ToList();
+        return new QrPage(await LoadAsync(teamId, ids, ct), matches.Count);
+    }
+
+    /// <summary>Codes changed after <paramref name="fromTime"/> (deleted ones included, so a sync client learns of deletions).</summary>
+    public async Task<IReadOnlyList<StoredQr>> ChangedSinceAsync(string teamId, long fromTime, CancellationToken ct)
+    {
+        var ids = new List<string>();
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {teamId} and RowKey gt {QrKeys.Change(fromTime, "~")} and RowKey lt {TableQueries.PrefixEnd(QrKeys.ChangePrefix)}");
+        await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(filter, select: ["QrId"], cancellationToken: ct))
+            ids.Add(row.GetString("QrId"));
+        return await LoadAsync(teamId, ids, ct);
+    }
+
+    private async Task<IReadOnlyList<StoredQr>> LoadAsync(string teamId, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        var loaded = await Task.WhenAll(ids.Select(id => store.FindAsync(teamId, id, ct)));
+        return loaded.OfType<StoredQr>().ToList();
+    }
+
+    private async Task<TeamSearchList> RefreshedAsync(string teamId, CancellationToken ct)
+    {
+        var list = cache.GetOrCreate(("qr-search", teamId), e =>
+        {
+            e.SlidingExpiration = TimeSpan.FromMinutes(10);
+            e.Size = null;
+            return new TeamSearchList();
+        })!;
+        await list.RefreshAsync(storage.TeamData, teamId, ct);
+        return list;
+    }
+
+    internal sealed record SearchEntry(string QrId, string NameLower, string DisplayIdLower, long CreatedAt, long UpdatedAt, bool Deleted);
+
+    /// <summary>A team's codes in memory: name/displayId for matching, times for sorting.</summary>
+    private sealed class TeamSearchList
+    {
+        private readonly ConcurrentDictionary<string, SearchEntry> _entries = new();
+        private readonly SemaphoreSlim _refresh = new(1, 1);
+        private long _watermark = -1;
+
+        public List<SearchEntry> Matching(string term) =>
+            _entries.Values.Where(e => !e.Deleted && (e.NameLower.Contains(term, StringComparison.Ordinal) || e.DisplayIdLower.Contains(term, StringComparison.Ordinal))).ToList();
+
+        public async Task RefreshAsync(TableClient table, string teamId, CancellationToken ct)
+        {
+            await _refresh.WaitAsync(ct);
+            try
+            {
+                var from = _watermark < 0 ? QrKeys.ChangePrefix : QrKeys.Change(Math.Max(0, _watermark - (long)Overlap.TotalMilliseconds), "");
+                var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {from} and RowKey lt {TableQueries.PrefixEnd(QrKeys.ChangePrefix)}");
+                await foreach (var row in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000,
+                                   select: ["QrId", "NameLower", "DisplayIdLower", "CreatedAt", "UpdatedAt", "Deleted"], cancellationToken: ct))
+                {
+                    var entry = new SearchEntry(row.GetString("QrId"), row.GetString("NameLower") ?? "", row.GetString("DisplayIdLower") ?? "",
+                        row.GetInt64("CreatedAt") ?? 0, row.GetInt64("UpdatedAt") ?? 0, row.GetBoolean("Deleted") == true);
+                    _entries.AddOrUpdate(entry.QrId, entry, (_, old) => old.UpdatedAt > entry.UpdatedAt ? old : entry);
+                    _watermark = Math.Max(_watermark, entry.UpdatedAt);
+                }
+                if (_watermark < 0) _watermark = 0;
+            }
+            finally
+            {
+                _refresh.Release();
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using QrFunctions.Api;
+using QrFunctions.Teams;
+
+namespace QrFunctions.Qrs;
+
+/// <summary>
+/// Validates a CreateQrRequest (POST and PUT /api/qrs-api) into the JSON object that is stored.
+/// Unknown extra fields are kept as sent; known fields are type-checked with 400s naming the field.
+/// </summary>
+public static partial class QrRequest
+{
+    public static readonly IReadOnlySet<string> Types = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "WEB", "PDF", "VCARD", "MULTI_LOCALE", "APP_DOWNLOAD", "LINK_LIST", "SHORT_LINK",
+        "COUPON_CODE", "IMAGE_GALLERY", "SOCIAL_BIO", "VIDEO_PREVIEW", "RESTAURANT_MENU",
+    };
+
+    [GeneratedRegex(@"^[a-zA-Z0-9\-_.~%]+$")]
+    public static partial Regex DisplayIdPattern();
+
+    public const int MaxDisplayIdLength = 128;
+
+    /// <summary>Fields the server owns; a client cannot set them.</summary>
+    public static readonly string[] ServerFields =
+        ["id", "teamId", "orgId", "qrImageUrl", "qrImageHash", "createdAt", "createdBy", "updatedAt", "updatedBy", "deleted", "scanUrl", "approvalStatus", "pending", "batchId"];
+
+    /// <summary>URL fields by type, top-level or in metadata; each must be an absolute http(s) URL when present.</summary>
+    private static readonly string[] UrlFields = ["qrRedirectUrl", "pdfUrl", "website", "defaultQrRedirectUrl", "iosUrl", "androidUrl", "fallbackUrl", "videoUrl"];
+
+    public static bool IsValidDisplayId(string? value) =>
+        value is { Length: > 0 and <= MaxDisplayIdLength } && DisplayIdPattern().IsMatch(value);
+
+    /// <summary>Returns the request without server-owned fields, validated; displayId/baseUrl are checked here too.</summary>
+    public static JsonObject Validate(JsonObject body, Team team)
+    {
+        var qr = (JsonObject)body.DeepClone();
+        foreach (var f in ServerFields) qr.Remove(f);
+
+        var type = qr.OptionalString("qrType", 32);
+        if (type is null) throw ApiProblem.BadRequest("qrType is required.");
+        if (!Types.Contains(type)) throw ApiProblem.BadRequest($"qrType must be one of {string.Join(", ", Types)}.");
+
+        var name = qr.OptionalString("name", 255);
+        qr["name"] = string.IsNullOrWhiteSpace(name) ? "Untitled" : name.Trim();
+
+        var displayId = qr.OptionalString("displayId", 1024);
+        if (displayId is not null && !IsValidDisplayId(displayId))
+            throw ApiProblem.BadRequest($"displayId must match ^[a-zA-Z0-9\\-_.~%]+$ and be at most {MaxDisplayIdLength} characters.");
+
+        var metadata = qr.OptionalObject("metadata") ?? [];
+        qr["metadata"] = metadata;
+        qr["settings"] = qr.OptionalObject("settings") ?? [];
+        qr["tags"] = ToArray(qr.OptionalStringArray("tags", 100, 64) ?? []);
+        qr.OptionalString("folderId", 128);
+        if (qr.OptionalStringArray("folderIds", 50, 128) is { } folders) qr["folderIds"] = ToArray(folders);
+        qr.OptionalString("templateId", 128);
+        qr.OptionalLong("expiryDate");
+
+        foreach (var field in UrlFields)
+        {
+            qr.OptionalHttpUrl(field);
+            metadata.OptionalHttpUrl(field);
+        }
+        if (type is "WEB" or "SHORT_LINK" && qr.OptionalString("qrRedirectUrl") is null)
+            throw ApiProblem.BadRequest($"qrRedirectUrl is required for {type} codes.");
+        if (type == "MULTI_LOCALE") ValidateLocales(qr);
+        ValidateNestedUrls(metadata);
+        ValidateSettings((JsonObject)qr["settings"]!);
+
+        if (qr.OptionalString("baseUrl", 512) is { } baseUrl)
+        {
+            if (!BaseUrlPattern().IsMatch(baseUrl) || !Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+                throw ApiProblem.BadRequest("baseUrl must be an http(s) URL ending with '/'.");
+            var allowed = team.Domains().Append(team.DefaultDomain ?? "").Append(team.CustomDomain ?? "");
+            if (!allowed.Any(d => d.Length > 0 && string.Equals(d, uri.Host, StringComparison.OrdinalIgnoreCase)))
+                throw ApiProblem.BadRequest($"baseUrl host '{uri.Host}' is not one of the team's configured domains.");
+        }
+        return qr;
+    }
+
+    [GeneratedRegex("^https?://.*/$")]
+    private static partial Regex BaseUrlPattern();
+
+    private static void ValidateLocales(JsonObject qr)
+    {
+        var source = qr["qrRedirectUrls"] is not null ? qr : qr["metadata"] as JsonObject ?? qr;
+        if (source["qrRedirectUrls"] is null) return;
+        if (source["qrRedirectUrls"] is not JsonArray list) throw ApiProblem.BadRequest("qrRedirectUrls must be an array of {locale, qrRedirectUrl}.");
+        foreach (var item in list)
+        {
+            if (item is not JsonObject o) throw ApiProblem.BadRequest("qrRedirectUrls must be an array of {locale, qrRedirectUrl}.");
+            o.RequiredString("locale", 35);
+            if (o.OptionalHttpUrl("qrRedirectUrl") is null) throw ApiProblem.BadRequest("qrRedirectUrls[].qrRedirectUrl is required.");
+        }
+    }
+
+    /// <summary>links[].url, images[].url: scan pages render them, so only http(s) is allowed.</summary>
+    private static void ValidateNestedUrls(JsonObject metadata)
+    {
+        foreach (var listName in new[] { "links", "images" })
+        {
+            if (metadata[listName] is null) continue;
+            if (metadata[listName] is not JsonArray list) throw ApiProblem.BadRequest($"metadata.{listName} must be an array.");
+            foreach (var item in list)
+            {
+                if (item is not JsonObject o) throw ApiProblem.BadRequest($"metadata.{listName} items must be objects.");
+                if (o["url"] is not null && o.OptionalHttpUrl("url") is null) throw ApiProblem.BadRequest($"metadata.{listName}[].url must be an http(s) URL.");
+            }
+        }
+    }
+
+    private static void ValidateSettings(JsonObject settings)
+    {
+        settings.OptionalBool("passwordEnabled");
+        settings.OptionalString("password", 128);
+        settings.OptionalBool("scheduleCampaign");
+        settings.OptionalLong("campaignStart");
+        settings.OptionalLong("campaignEnd");
+        settings.OptionalLong("expiryDate");
+    }
+
+    private static JsonArray ToArray(IEnumerable<string> items) => new(items.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
+}

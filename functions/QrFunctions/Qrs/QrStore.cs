@@ -1,0 +1,384 @@
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Data.Tables;
+using QrFunctions.Api;
+using QrFunctions.AuditLogs;
+using QrFunctions.Auth;
+using QrFunctions.Rendering;
+using QrFunctions.Scans;
+using QrFunctions.Storage;
+using QrFunctions.Teams;
+using QrFunctions.Templates;
+
+namespace QrFunctions.Qrs;
+
+/// <summary>A stored code: its row (for the ETag and bookkeeping columns) and its JSON as the API returns it.</summary>
+public sealed record StoredQr(TableEntity Row, JsonObject Doc)
+{
+    public string Id => Doc["id"]!.GetValue<string>();
+    public string DisplayId => Doc["displayId"]!.GetValue<string>();
+    public bool Deleted => Row.GetBoolean("Deleted") == true;
+    public string? ApprovalStatus => Row.GetString("ApprovalStatus");
+
+    /// <summary>The API view: the stored JSON plus the approval state where the team uses approvals.</summary>
+    public JsonObject View()
+    {
+        var view = (JsonObject)Doc.DeepClone();
+        if (ApprovalStatus is { } status) view["approvalStatus"] = status;
+        return view;
+    }
+}
+
+/// <summary>
+/// Every write of a QR code. Order of a create: (1) insert the displayId's route row (the service-wide
+/// reservation; a 409 means taken), (2) one transaction in the team partition: code row, index rows, change
+/// row, a counter shard and the audit entry, (3) publish the content on the route row so scans serve it.
+/// A failure in (2) releases the reservation. A crash between (2) and (3) leaves a code whose link answers
+/// 404 until its next update republishes it; a crash between (1) and (2) leaves a reservation with no code,
+/// which a later create of that displayId takes over after <see cref="StaleReservation"/>.
+/// </summary>
+public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog plans, IConfiguration configuration)
+{
+    public static readonly TimeSpan StaleReservation = TimeSpan.FromMinutes(5);
+    private readonly string _publicBaseUrl = configuration["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/";
+
+    public async Task<StoredQr?> FindAsync(string teamId, string qrId, CancellationToken ct)
+    {
+        if (qrId.Length is 0 or > 64 || qrId.IndexOfAny(['/', '\\', '#', '?']) >= 0) return null;
+        var row = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, QrKeys.Qr(qrId), cancellationToken: ct);
+        return row.HasValue ? new StoredQr(row.Value!, EntityJson.Read(row.Value!, "Doc")!) : null;
+    }
+
+    /// <summary>A live (not deleted) code of the team, or 404: other teams' codes are simply not in this partition.</summary>
+    public async Task<StoredQr> GetLiveAsync(string teamId, string qrId, CancellationToken ct)
+    {
+        var qr = await FindAsync(teamId, qrId, ct);
+        return qr is null || qr.Deleted ? throw ApiProblem.NotFound("QR code not found.") : qr;
+    }
+
+    public async Task<int> CountAsync(string teamId, CancellationToken ct)
+    {
+        var total = 0;
+        await foreach (var shard in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.CounterPrefix), select: ["Count"], cancellationToken: ct))
+            total += shard.GetInt32("Count") ?? 0;
+        return total;
+    }
+
+    public async Task<StoredQr> CreateAsync(Caller caller, JsonObject request, CancellationToken ct)
+    {
+        var team = caller.Team!;
+        var limits = plans.For(caller.Org!);
+        if (limits.MaxQrCodesPerTeam is { } max && await CountAsync(team.Id, ct) >= max)
+            throw ApiProblem.BadRequest($"QR code limit reached: the {caller.Org!.Plan} plan allows {max} codes per team.");
+
+        var qrId = Ids.New("qr");
+        var displayId = request["displayId"]?.GetValue<string>();
+        if (displayId is null)
+        {
+            for (var i = 0; ; i++)
+            {
+                displayId = Ids.Random(8);
+                if (await TryReserveAsync(displayId, qrId, team, ct)) break;
+                if (i == 5) throw new InvalidOperationException("Could not generate a free displayId.");
+            }
+        }
+        else if (!await TryReserveAsync(displayId, qrId, team, ct))
+        {
+            throw ApiProblem.BadRequest("displayId already exists!");
+        }
+
+        try
+        {
+            var now = Clock.NowMs();
+            var doc = (JsonObject)request.DeepClone();
+            doc["id"] = qrId;
+            doc["displayId"] = displayId;
+            doc["teamId"] = team.Id;
+            doc["orgId"] = team.OrgId;
+            doc["folderId"] ??= null;
+            doc["folderIds"] ??= new JsonArray();
+            doc["batchId"] = null;
+            doc["deleted"] = false;
+            doc["expiryDate"] ??= null;
+            doc["createdAt"] = now;
+            doc["createdBy"] = caller.ActorId;
+            doc["updatedAt"] = now;
+            doc["updatedBy"] = caller.ActorId;
+            doc["qrRedirectUrl"] ??= null;
+            await RenderAsync(doc, team, logoBlob: null, ct);
+
+            var pending = NeedsApproval(caller);
+            var row = new TableEntity(team.Id, QrKeys.Qr(qrId));
+            Fill(row, doc, pending ? "pending" : team.ApprovalRequired ? "approved" : null);
+            if (team.ApprovalRequired && !pending) EntityJson.Write(row, "Approved", doc);
+
+            var actions = new List<TableTransactionAction> { new(TableTransactionActionType.Add, row) };
+            actions.AddRange(QrKeys.Indexes(qrId, now, now, Name(doc)).Select(k => Add(team.Id, k, qrId)));
+            actions.Add(ChangeRow(team.Id, doc, deleted: false));
+            actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "codes.created", "codes", qrId,
+                AuditEntry.Diff(null, doc, "createdAt", "updatedAt", "createdBy", "updatedBy"))));
+            await SubmitWithCounterAsync(team.Id, actions, +1, ct);
+
+            await PublishAsync(displayId, qrId, team, pending ? null : doc, ct);
+            return new StoredQr(row, doc);
+        }
+        catch
+        {
+            await ReleaseAsync(displayId, qrId, CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Applies <paramref name="change"/> to the code's current JSON and stores it (ETag-checked; a concurrent
+    /// write makes it re-read and re-apply). A changed displayId is reserved first and the old one released last.
+    /// </summary>
+    public async Task<StoredQr> UpdateAsync(Caller caller, string qrId, Func<JsonObject, JsonObject> change, CancellationToken ct,
+        string action = "codes.updated", string? logoBlob = null)
+    {
+        var team = caller.Team!;
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = await GetLiveAsync(team.Id, qrId, ct);
+            var before = current.Doc;
+            var doc = change((JsonObject)before.DeepClone());
+            var now = Math.Max(Clock.NowMs(), before["updatedAt"]!.GetValue<long>() + 1);
+            doc["updatedAt"] = now;
+            doc["updatedBy"] = caller.ActorId;
+            var oldDisplayId = current.DisplayId;
+            var newDisplayId = doc["displayId"]!.GetValue<string>();
+            var displayIdChanged = !string.Equals(oldDisplayId, newDisplayId, StringComparison.Ordinal);
+            if (displayIdChanged && !await TryReserveAsync(newDisplayId, qrId, team, ct))
+                throw ApiProblem.BadRequest("displayId already exists!");
+            try
+            {
+                logoBlob ??= current.Row.GetString("LogoBlob");
+                await RenderAsync(doc, team, logoBlob, ct);
+                var pending = NeedsApproval(caller);
+                var row = new TableEntity(team.Id, QrKeys.Qr(qrId)) { ETag = current.Row.ETag };
+                Fill(row, doc, pending ? "pending" : team.ApprovalRequired ? "approved" : null);
+                if (logoBlob is not null) row["LogoBlob"] = logoBlob;
+                if (team.ApprovalRequired) EntityJson.Write(row, "Approved", pending ? EntityJson.Read(current.Row, "Approved") : doc);
+
+                var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
+                var created = before["createdAt"]!.GetValue<long>();
+                var oldKeys = QrKeys.Indexes(qrId, created, before["updatedAt"]!.GetValue<long>(), Name(before)).ToHashSet();
+                var newKeys = QrKeys.Indexes(qrId, created, now, Name(doc)).ToHashSet();
+                actions.AddRange(oldKeys.Except(newKeys).Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(team.Id, k), ETag.All)));
+                actions.AddRange(newKeys.Except(oldKeys).Select(k => Add(team.Id, k, qrId)));
+                actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
+                actions.Add(ChangeRow(team.Id, doc, deleted: false));
+                actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, action, "codes", qrId,
+                    AuditEntry.Diff(before, doc, "updatedAt", "updatedBy"))));
+                await storage.TeamData.SubmitTransactionAsync(actions, ct);
+
+                if (!pending)
+                {
+                    await PublishAsync(newDisplayId, qrId, team, doc, ct);
+                    if (displayIdChanged) await ReleaseAsync(oldDisplayId, qrId, ct);
+                }
+                return new StoredQr(row, doc);
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 412 && attempt < 5)
+            {
+                if (displayIdChanged) await ReleaseAsync(newDisplayId, qrId, CancellationToken.None);
+                // Someone else changed the code in between: start again from what they wrote.
+            }
+            catch
+            {
+                if (displayIdChanged) await ReleaseAsync(newDisplayId, qrId, CancellationToken.None);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Soft delete: the row stays (deleted: true), indexes go, the scan link stops; the displayId stays taken so a printed code can never be hijacked.</summary>
+    public async Task<StoredQr> DeleteAsync(Caller caller, string qrId, CancellationToken ct)
+    {
+        var team = caller.Team!;
+        var current = await GetLiveAsync(team.Id, qrId, ct);
+        var doc = (JsonObject)current.Doc.DeepClone();
+        var before = current.Doc;
+        var now = Math.Max(Clock.NowMs(), before["updatedAt"]!.GetValue<long>() + 1);
+        doc["deleted"] = true;
+        doc["updatedAt"] = now;
+        doc["updatedBy"] = caller.ActorId;
+        var row = new TableEntity(team.Id, QrKeys.Qr(qrId));
+        Fill(row, doc, current.ApprovalStatus);
+        row["Deleted"] = true;
+        if (current.Row.GetString("LogoBlob") is { } logo) row["LogoBlob"] = logo;
+
+        var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
+        actions.AddRange(QrKeys.Indexes(qrId, before["createdAt"]!.GetValue<long>(), before["updatedAt"]!.GetValue<long>(), Name(before))
+            .Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(team.Id, k), ETag.All)));
+        actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
+        actions.Add(ChangeRow(team.Id, doc, deleted: true));
+        actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "codes.deleted", "codes", qrId,
+            new JsonObject { ["deleted"] = new JsonObject { ["before"] = false, ["after"] = true } })));
+        try
+        {
+            await SubmitWithCounterAsync(team.Id, actions, -1, ct);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 412 && ex.FailedTransactionActionIndex == 0)
+        {
+            throw ApiProblem.Conflict("The QR code changed while it was being deleted; try again.");
+        }
+        await storage.Routes.UpsertEntityAsync(new TableEntity(current.DisplayId, QrRoute.Row)
+        {
+            ["QrId"] = qrId, ["TeamId"] = team.Id, ["OrgId"] = team.OrgId, ["State"] = "deleted", ["UpdatedAt"] = now,
+        }, TableUpdateMode.Replace, ct);
+        row.ETag = default;
+        return new StoredQr(row, doc);
+    }
+
+    /// <summary>Approval workflow: publish the code's current content (approve) or go back to the last approved one (reject).</summary>
+    public async Task<StoredQr> DecideAsync(Caller caller, string qrId, bool approve, CancellationToken ct)
+    {
+        var team = caller.Team!;
+        var current = await GetLiveAsync(team.Id, qrId, ct);
+        if (current.ApprovalStatus != "pending") throw ApiProblem.BadRequest("This QR code has no change waiting for approval.");
+        var approved = EntityJson.Read(current.Row, "Approved");
+        var doc = approve ? current.Doc : approved ?? current.Doc;
+        var row = new TableEntity(team.Id, QrKeys.Qr(qrId)) { ETag = current.Row.ETag };
+        foreach (var (k, v) in current.Row) if (k is not ("PartitionKey" or "RowKey" or "odata.etag" or "Timestamp")) row[k] = v;
+        Fill(row, doc, approve ? "approved" : "rejected");
+        if (approve) EntityJson.Write(row, "Approved", doc);
+        var actions = new List<TableTransactionAction>
+        {
+            new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag),
+            new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, approve ? "codes.approved" : "codes.rejected", "codes", qrId,
+                approve ? new JsonObject { ["approvalStatus"] = new JsonObject { ["before"] = "pending", ["after"] = "approved" } } : AuditEntry.Diff(current.Doc, doc))),
+        };
+        await storage.TeamData.SubmitTransactionAsync(actions, ct);
+        if (approve) await PublishAsync(current.DisplayId, qrId, team, doc, ct);
+        return new StoredQr(row, doc);
+    }
+
+    public string ScanUrlOf(JsonObject doc, Team team)
+    {
+        var baseUrl = doc["baseUrl"]?.GetValue<string>()
+            ?? (team.DefaultDomain is { Length: > 0 } domain ? $"https://{domain}/" : _publicBaseUrl);
+        return baseUrl + doc["displayId"]!.GetValue<string>();
+    }
+
+    private bool NeedsApproval(Caller caller) => caller.Team!.ApprovalRequired && caller.Role < Role.Admin;
+
+    private async Task RenderAsync(JsonObject doc, Team team, string? logoBlob, CancellationToken ct)
+    {
+        doc["scanUrl"] = ScanUrlOf(doc, team);
+        var templateId = doc["templateId"]?.GetValue<string>() ?? "default";
+        var template = await storage.TeamData.GetEntityIfExistsAsync<DesignTemplate>(team.Id, DesignTemplate.RowPrefix + templateId, cancellationToken: ct);
+        if (!template.HasValue) throw ApiProblem.BadRequest($"templateId '{templateId}' is not a template of this team.");
+        var input = new QrImageInput(doc["scanUrl"]!.GetValue<string>(), template.Value!.Design, logoBlob);
+        var hash = QrImages.HashOf(input);
+        if (doc["qrImageHash"]?.GetValue<string>() == hash) return; // same inputs: the image is already there
+        await images.EnsureAsync(input, ct);
+        doc["qrImageHash"] = hash;
+        doc["qrImageUrl"] = images.UrlOf(hash);
+    }
+
+    private async Task<bool> TryReserveAsync(string displayId, string qrId, Team team, CancellationToken ct)
+    {
+        var reservation = new TableEntity(displayId, QrRoute.Row)
+        {
+            ["QrId"] = qrId, ["TeamId"] = team.Id, ["OrgId"] = team.OrgId, ["State"] = QrRoute.States.Reserved, ["UpdatedAt"] = Clock.NowMs(),
+        };
+        try
+        {
+            await storage.Routes.AddEntityAsync(reservation, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            // Taken, unless it is a reservation abandoned by a crash: old, and its code never got written.
+            var existing = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, cancellationToken: ct);
+            if (!existing.HasValue) return false;
+            var row = existing.Value!;
+            if (row.GetString("State") != QrRoute.States.Reserved
+                || Clock.NowMs() - (row.GetInt64("UpdatedAt") ?? 0) < StaleReservation.TotalMilliseconds) return false;
+            var owner = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(row.GetString("TeamId"), QrKeys.Qr(row.GetString("QrId")), ["RowKey"], ct);
+            if (owner.HasValue) return false;
+            try
+            {
+                await storage.Routes.UpdateEntityAsync(reservation, row.ETag, TableUpdateMode.Replace, ct);
+                return true;
+            }
+            catch (RequestFailedException taken) when (taken.Status == 412)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Frees a displayId this code holds (never one another code took in between).</summary>
+    private async Task ReleaseAsync(string displayId, string qrId, CancellationToken ct)
+    {
+        var row = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, cancellationToken: ct);
+        if (row.HasValue && row.Value!.GetString("QrId") == qrId)
+        {
+            try { await storage.Routes.DeleteEntityAsync(displayId, QrRoute.Row, row.Value.ETag, ct); }
+            catch (RequestFailedException ex) when (ex.Status is 404 or 412) { }
+        }
+    }
+
+    /// <summary>Makes <paramref name="doc"/> what scans of <paramref name="displayId"/> serve; null keeps the displayId held with nothing to serve yet.</summary>
+    private async Task PublishAsync(string displayId, string qrId, Team team, JsonObject? doc, CancellationToken ct)
+    {
+        var route = new TableEntity(displayId, QrRoute.Row)
+        {
+            ["QrId"] = qrId, ["TeamId"] = team.Id, ["OrgId"] = team.OrgId,
+            ["State"] = doc is null ? QrRoute.States.Pending : QrRoute.States.Live, ["UpdatedAt"] = Clock.NowMs(),
+        };
+        EntityJson.Write(route, QrRoute.QrProperty, doc);
+        await storage.Routes.UpsertEntityAsync(route, TableUpdateMode.Replace, ct);
+    }
+
+    private async Task SubmitWithCounterAsync(string teamId, List<TableTransactionAction> actions, int delta, CancellationToken ct)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var shard = Random.Shared.Next(QrKeys.CounterShards);
+            var existing = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, QrKeys.Counter(shard), cancellationToken: ct);
+            TableTransactionAction counter = existing.HasValue
+                ? new(TableTransactionActionType.UpdateMerge, new TableEntity(teamId, QrKeys.Counter(shard)) { ["Count"] = (existing.Value!.GetInt32("Count") ?? 0) + delta }, existing.Value.ETag)
+                : new(TableTransactionActionType.Add, new TableEntity(teamId, QrKeys.Counter(shard)) { ["Count"] = delta });
+            try
+            {
+                await storage.TeamData.SubmitTransactionAsync([.. actions, counter], ct);
+                return;
+            }
+            catch (TableTransactionFailedException ex) when (ex.FailedTransactionActionIndex == actions.Count && ex.Status is 409 or 412 && attempt < 20)
+            {
+                // Another write moved this counter shard first; pick a shard again.
+            }
+        }
+    }
+
+    private static void Fill(TableEntity row, JsonObject doc, string? approvalStatus)
+    {
+        EntityJson.Write(row, "Doc", doc);
+        row["DisplayId"] = doc["displayId"]!.GetValue<string>();
+        row["Deleted"] = doc["deleted"]?.GetValue<bool>() == true;
+        row["CreatedAt"] = doc["createdAt"]!.GetValue<long>();
+        row["UpdatedAt"] = doc["updatedAt"]!.GetValue<long>();
+        if (approvalStatus is not null) row["ApprovalStatus"] = approvalStatus;
+        else row.Remove("ApprovalStatus");
+    }
+
+    private static TableTransactionAction ChangeRow(string teamId, JsonObject doc, bool deleted) => new(TableTransactionActionType.Add,
+        new TableEntity(teamId, QrKeys.Change(doc["updatedAt"]!.GetValue<long>(), doc["id"]!.GetValue<string>()))
+        {
+            ["QrId"] = doc["id"]!.GetValue<string>(),
+            ["NameLower"] = Name(doc).ToLowerInvariant(),
+            ["DisplayIdLower"] = doc["displayId"]!.GetValue<string>().ToLowerInvariant(),
+            ["CreatedAt"] = doc["createdAt"]!.GetValue<long>(),
+            ["UpdatedAt"] = doc["updatedAt"]!.GetValue<long>(),
+            ["Name"] = Name(doc),
+            ["Deleted"] = deleted,
+        });
+
+    private static TableTransactionAction Add(string teamId, string rowKey, string qrId) =>
+        new(TableTransactionActionType.Add, new TableEntity(teamId, rowKey) { ["QrId"] = qrId });
+
+    private static string Name(JsonObject doc) => doc["name"]?.GetValue<string>() ?? "Untitled";
+}

@@ -1,0 +1,219 @@
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using QrFunctions.Api;
+using QrFunctions.Auth;
+using QrFunctions.Scans;
+using QrFunctions.Storage;
+using QrFunctions.Teams;
+
+namespace QrFunctions.Qrs;
+
+/// <summary>/api/qrs-api: the QR-code endpoints of surface A. Reads need viewer (the group's default), writes editor.</summary>
+public static class QrsApi
+{
+    public static void MapQrs(this RouteGroupBuilder api)
+    {
+        var qrs = api.MapGroup("/qrs-api").WithTags("QR codes");
+        qrs.MapPost("", CreateAsync).WithName("QrsCreate").Requires(Role.Editor).WithSummary("Create a QR code");
+        qrs.MapPost("/duplicate/{id}", DuplicateAsync).WithName("QrsDuplicate").Requires(Role.Editor).WithSummary("Copy a QR code under a new id and displayId");
+        qrs.MapPut("/{id}", UpdateAsync).WithName("QrsUpdate").Requires(Role.Editor).WithSummary("Replace a QR code's content");
+        qrs.MapDelete("/{id}", DeleteAsync).WithName("QrsDelete").Requires(Role.Editor).WithSummary("Soft-delete a QR code");
+        qrs.MapPut("/{id}/tags", TagsAsync).WithName("QrsTags").Requires(Role.Editor).WithSummary("Replace a QR code's tags");
+        qrs.MapPatch("/{id}/title", TitleAsync).WithName("QrsTitle").Requires(Role.Editor).WithSummary("Rename a QR code");
+        qrs.MapPost("/{id}/image", ImageAsync).WithName("QrsImage").Requires(Role.Editor).WithSummary("Upload a logo (PNG, JPEG or SVG) into the QR image");
+        qrs.MapPost("/{id}/approve", (HttpContext c, QrStore s, string id) => DecideAsync(c, s, id, true))
+            .WithName("QrsApprove").Requires(Role.Admin).WithSummary("Approval workflow: publish an editor's pending change");
+        qrs.MapPost("/{id}/reject", (HttpContext c, QrStore s, string id) => DecideAsync(c, s, id, false))
+            .WithName("QrsReject").Requires(Role.Admin).WithSummary("Approval workflow: discard an editor's pending change");
+        qrs.MapGet("/v2/teams", ListAsync).WithName("QrsList").WithSummary("A page of the team's QR codes (trailing slash optional)");
+        qrs.MapGet("/teams/{id}", GetAsync).WithName("QrsGetByTeam").WithSummary("A QR code of the team");
+        qrs.MapGet("/{id}", GetAsync).WithName("QrsGet").WithSummary("A QR code of the team (alias)");
+        qrs.MapGet("/teams/fromTime/{fromTime}", TeamChangesAsync).WithName("QrsTeamFromTime").WithSummary("The team's codes updated after a time (ms)");
+        qrs.MapGet("/all/fromTime/{fromTime}", AllChangesAsync).WithName("QrsAllFromTime").WithSummary("Codes of every team the key can read, updated after a time (ms)");
+    }
+
+    /// <summary>No credentials: anyone may ask whether a displayId is free (limited per client IP against enumeration).</summary>
+    public static RouteHandlerBuilder MapQrAvailability(this IEndpointRouteBuilder app) =>
+        app.MapGet("/api/qrs-api/availability/{displayId}", async (string displayId, StorageAccount storage, CancellationToken ct) =>
+            {
+                if (!QrRequest.IsValidDisplayId(displayId))
+                    return Results.Json(new { success = false, message = "displayId must match ^[a-zA-Z0-9\\-_.~%]+$." }, ApiJson.QrApi);
+                var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, ["State"], ct);
+                return route.HasValue
+                    ? Results.Json(new { success = false, message = "displayId already exists!" }, ApiJson.QrApi)
+                    : Envelope.Ok("available");
+            })
+            .WithName("QrsAvailability").WithTags("QR codes").WithSummary("Is a displayId free? (no credentials)")
+            .WithMetadata(new Api.SurfaceMetadata(ApiSurface.QrApi));
+
+    private static async Task<IResult> CreateAsync(HttpContext context, QrStore store)
+    {
+        var caller = context.Caller();
+        var request = QrRequest.Validate(await RequestJson.ReadObjectAsync(context), caller.Team!);
+        var created = await store.CreateAsync(caller, request, context.RequestAborted);
+        return Envelope.OkNode(created.View(), 201);
+    }
+
+    private static async Task<IResult> DuplicateAsync(HttpContext context, QrStore store, string id)
+    {
+        var caller = context.Caller();
+        var body = await RequestJson.ReadObjectAsync(context, allowEmpty: true);
+        var name = body.OptionalString("name", 255);
+        var source = await store.GetLiveAsync(caller.TeamId, id, context.RequestAborted);
+        var copy = (JsonObject)source.Doc.DeepClone();
+        foreach (var f in QrRequest.ServerFields) copy.Remove(f);
+        copy.Remove("displayId"); // a fresh, generated one: two codes can never share a link
+        copy["name"] = string.IsNullOrWhiteSpace(name) ? $"{source.Doc["name"]?.GetValue<string>()} (copy)" : name.Trim();
+        var created = await store.CreateAsync(caller, copy, context.RequestAborted);
+        return Envelope.OkNode(created.View(), 201);
+    }
+
+    private static async Task<IResult> UpdateAsync(HttpContext context, QrStore store, string id)
+    {
+        var caller = context.Caller();
+        var request = QrRequest.Validate(await RequestJson.ReadObjectAsync(context), caller.Team!);
+        var updated = await store.UpdateAsync(caller, id, current =>
+        {
+            var next = (JsonObject)request.DeepClone();
+            foreach (var f in QrRequest.ServerFields) if (current[f] is { } v) next[f] = v.DeepClone();
+            next["displayId"] ??= current["displayId"]!.DeepClone();
+            next["folderId"] ??= null;
+            next["folderIds"] ??= new JsonArray();
+            next["expiryDate"] ??= null;
+            next["qrRedirectUrl"] ??= null;
+            return next;
+        }, context.RequestAborted);
+        return Envelope.OkNode(updated.View());
+    }
+
+    private static async Task<IResult> DeleteAsync(HttpContext context, QrStore store, string id) =>
+        Envelope.OkNode((await store.DeleteAsync(context.Caller(), id, context.RequestAborted)).View());
+
+    private static async Task<IResult> TagsAsync(HttpContext context, QrStore store, string id)
+    {
+        var body = await RequestJson.ReadObjectAsync(context);
+        var tags = body.OptionalStringArray("tags", 100, 64) ?? throw ApiProblem.BadRequest("tags is required (an array of strings).");
+        var updated = await store.UpdateAsync(context.Caller(), id, current =>
+        {
+            current["tags"] = new JsonArray(tags.Select(t => (JsonNode)JsonValue.Create(t)).ToArray());
+            return current;
+        }, context.RequestAborted);
+        return Envelope.OkNode(updated.View());
+    }
+
+    private static async Task<IResult> TitleAsync(HttpContext context, QrStore store, string id)
+    {
+        var body = await RequestJson.ReadObjectAsync(context);
+        var title = body.OptionalString("title", 255);
+        if (string.IsNullOrWhiteSpace(title)) throw ApiProblem.BadRequest("title is required and must not be empty.");
+        var updated = await store.UpdateAsync(context.Caller(), id, current =>
+        {
+            current["name"] = title.Trim();
+            return current;
+        }, context.RequestAborted);
+        return Envelope.OkNode(updated.View());
+    }
+
+    private static async Task<IResult> DecideAsync(HttpContext context, QrStore store, string id, bool approve) =>
+        Envelope.OkNode((await store.DecideAsync(context.Caller(), id, approve, context.RequestAborted)).View());
+
+    private static async Task<IResult> GetAsync(HttpContext context, QrStore store, string id) =>
+        Envelope.OkNode((await store.GetLiveAsync(context.Caller().TeamId, id, context.RequestAborted)).View());
+
+    private static readonly string[] SortFields = ["createdAt", "updatedAt", "name"];
+
+    private static async Task<IResult> ListAsync(HttpContext context, QrListing listing)
+    {
+        var limit = RequestJson.QueryInt(context, "limit", 10, 1, 100);
+        var page = RequestJson.QueryInt(context, "page", 1, 1, 100_000);
+        var sortBy = context.Request.Query["sortBy"].ToString() is { Length: > 0 } s ? s : "updatedAt";
+        if (!SortFields.Contains(sortBy)) throw ApiProblem.BadRequest("sortBy must be one of createdAt, updatedAt, name.");
+        var sortOrder = context.Request.Query["sortOrder"].ToString() is { Length: > 0 } o ? o : "desc";
+        if (sortOrder is not ("asc" or "desc")) throw ApiProblem.BadRequest("sortOrder must be asc or desc.");
+        var search = context.Request.Query["search"].ToString().Trim();
+        if (search.Length > 255) throw ApiProblem.BadRequest("search must be at most 255 characters.");
+        var teamId = context.Caller().TeamId;
+        var result = search.Length > 0
+            ? await listing.SearchAsync(teamId, search, sortBy, sortOrder, page, limit, context.RequestAborted)
+            : await listing.PageAsync(teamId, sortBy, sortOrder, page, limit, context.RequestAborted);
+        return Envelope.OkNode(new JsonObject
+        {
+            ["qrs"] = new JsonArray(result.Qrs.Select(q => (JsonNode)q.View()).ToArray()),
+            ["totalCount"] = result.TotalCount,
+            ["page"] = page,
+            ["limit"] = limit,
+        });
+    }
+
+    private static async Task<IResult> TeamChangesAsync(HttpContext context, QrListing listing, string fromTime) =>
+        Envelope.OkNode(ToArray(await listing.ChangedSinceAsync(context.Caller().TeamId, ParseTime(fromTime), context.RequestAborted)));
+
+    private static async Task<IResult> AllChangesAsync(HttpContext context, QrListing listing, StorageAccount storage, TenantDirectory directory, string fromTime)
+    {
+        var caller = context.Caller();
+        var since = ParseTime(fromTime);
+        var teamIds = new List<string> { caller.TeamId };
+        if (caller.Key.Scope == KeyScopes.User && caller.Key.UserEmail is { } email)
+        {
+            await foreach (var link in storage.Users.QueryAsync<UserTeam>(TableQueries.PrefixFilter(email, UserTeam.RowPrefix), cancellationToken: context.RequestAborted))
+            {
+                if (link.OrgId != caller.OrgId || teamIds.Contains(link.TeamId)) continue;
+                var member = await directory.MembershipAsync(link.TeamId, email);
+                var team = await directory.TeamAsync(link.TeamId);
+                if (member is { Status: "active" } && team is { Archived: false }) teamIds.Add(link.TeamId);
+            }
+        }
+        var perTeam = await Task.WhenAll(teamIds.Select(t => listing.ChangedSinceAsync(t, since, context.RequestAborted)));
+        return Envelope.OkNode(ToArray(perTeam.SelectMany(x => x).ToList()));
+    }
+
+    private static long ParseTime(string value) =>
+        long.TryParse(value, out var ms) && ms >= 0 ? ms : throw ApiProblem.BadRequest("fromTime must be a non-negative integer (epoch milliseconds).");
+
+    private static JsonArray ToArray(IReadOnlyList<StoredQr> qrs) => new(qrs.Select(q => (JsonNode)q.View()).ToArray());
+
+    private const long MaxImageBytes = 1024 * 1024;
+
+    /// <summary>A logo as a raw image body or one multipart file; the type is checked from its first bytes, not trusted from the header.</summary>
+    private static async Task<IResult> ImageAsync(HttpContext context, QrStore store, StorageAccount storage, string id)
+    {
+        var caller = context.Caller();
+        await store.GetLiveAsync(caller.TeamId, id, context.RequestAborted);
+        ApiErrors.LimitBody(context, MaxImageBytes + 64 * 1024);
+        byte[] bytes;
+        if (context.Request.HasFormContentType)
+        {
+            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            var file = form.Files.Count == 1 ? form.Files[0] : throw ApiProblem.BadRequest("Send exactly one image file.");
+            if (file.Length > MaxImageBytes) throw new ApiProblem(413, "The image is larger than 1 MB.");
+            using var buffer = new MemoryStream();
+            await file.CopyToAsync(buffer, context.RequestAborted);
+            bytes = buffer.ToArray();
+        }
+        else
+        {
+            using var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            bytes = buffer.ToArray();
+        }
+        if (bytes.Length == 0) throw ApiProblem.BadRequest("The image is empty.");
+        if (bytes.Length > MaxImageBytes) throw new ApiProblem(413, "The image is larger than 1 MB.");
+        var (extension, contentType) = Sniff(bytes) ?? throw new ApiProblem(415, "The image must be a PNG, JPEG or SVG file.");
+
+        var blobName = $"{caller.TeamId}/{id}/{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))}.{extension}";
+        await storage.Uploads.GetBlobClient(blobName).UploadAsync(new BinaryData(bytes),
+            new Azure.Storage.Blobs.Models.BlobUploadOptions { HttpHeaders = new() { ContentType = contentType } }, context.RequestAborted);
+        var updated = await store.UpdateAsync(caller, id, current => current, context.RequestAborted, "codes.updated", blobName);
+        return Envelope.OkNode(updated.View());
+    }
+
+    private static (string Extension, string ContentType)? Sniff(byte[] b)
+    {
+        if (b.Length > 8 && b[0] == 0x89 && b[1] == 0x50 && b[2] == 0x4E && b[3] == 0x47) return ("png", "image/png");
+        if (b.Length > 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ("jpg", "image/jpeg");
+        var head = System.Text.Encoding.UTF8.GetString(b, 0, Math.Min(b.Length, 512)).TrimStart('\uFEFF', ' ', '\r', '\n', '\t');
+        if ((head.StartsWith("<svg", StringComparison.Ordinal) || head.StartsWith("<?xml", StringComparison.Ordinal)) && head.Contains("<svg", StringComparison.Ordinal))
+            return ("svg", "image/svg+xml");
+        return null;
+    }
+}
