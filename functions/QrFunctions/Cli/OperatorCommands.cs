@@ -54,7 +54,7 @@ public static class OperatorCommands
     private static int WriteManifest(string directory)
     {
         var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        var names = FunctionManifest.Write(directory, app.Services.GetRequiredService<EndpointDataSource>(), Triggers.All);
+        var names = FunctionManifest.Write(directory, FunctionManifest.RouteTable(app), Triggers.All);
         Console.WriteLine(JsonSerializer.Serialize(new { directory, functions = names.Count }));
         return 0;
     }

@@ -16,6 +16,9 @@ public static class FunctionManifest
     /// <summary>An HTTP function: name, route template (no leading slash) and lowercase methods.</summary>
     public sealed record HttpFunction(string Name, string Route, IReadOnlyList<string> Methods);
 
+    /// <summary>The app's route table as mapped (DI's EndpointDataSource is only filled once the app has started).</summary>
+    public static EndpointDataSource RouteTable(WebApplication app) => new CompositeEndpointDataSource(((IEndpointRouteBuilder)app).DataSources);
+
     public static IReadOnlyList<HttpFunction> HttpFunctions(EndpointDataSource endpoints) =>
         endpoints.Endpoints.OfType<RouteEndpoint>()
             .Where(e => e.Metadata.GetMetadata<QueueTrigger>() is null && e.Metadata.GetMetadata<NotAFunction>() is null)

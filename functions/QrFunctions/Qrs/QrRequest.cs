@@ -106,7 +106,8 @@ public static partial class QrRequest
             foreach (var item in list)
             {
                 if (item is not JsonObject o) throw ApiProblem.BadRequest($"metadata.{listName} items must be objects.");
-                if (o["url"] is not null && o.OptionalHttpUrl("url") is null) throw ApiProblem.BadRequest($"metadata.{listName}[].url must be an http(s) URL.");
+                if (o["url"] is not null && !RequestJson.IsHttpUrl((o["url"] as JsonValue)?.TryGetValue<string>(out var u) == true ? u : null))
+                    throw ApiProblem.BadRequest($"metadata.{listName}[].url must be an absolute http or https URL.");
             }
         }
     }

@@ -10,7 +10,7 @@ namespace QrFunctions.Tests.Hosting;
 
 public class FunctionManifestTests(TestService service) : IClassFixture<TestService>
 {
-    private EndpointDataSource Endpoints => service.App.Services.GetRequiredService<EndpointDataSource>();
+    private EndpointDataSource Endpoints => FunctionManifest.RouteTable(service.App);
 
     [Fact]
     public void EveryEndpointAndQueueTriggerHasExactlyOneFunctionJsonMatchingTheRouteTable()
