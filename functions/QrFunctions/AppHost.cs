@@ -1,6 +1,8 @@
+using QrFunctions.Analytics;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
+using QrFunctions.Scans;
 using QrFunctions.Storage;
 using QrFunctions.Templates;
 
@@ -29,6 +31,7 @@ public static class AppHost
         services.AddSingleton<TenantDirectory>();
         services.AddSingleton<PlanCatalog>();
         services.AddSingleton<AccessFilter>();
+        services.AddScans();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "QrFunctions API";
@@ -59,10 +62,12 @@ public static class AppHost
 
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
         api.MapTemplates();
+        api.MapAnalytics();
 
         var v1 = app.MapGroup("/v1").RequireApiAccess(ApiSurface.V1);
         _ = v1;
 
         app.MapQueueInvocations(Triggers.All);
+        app.MapScans(); // last: /{displayId} catches what nothing else serves
     }
 }
