@@ -27,7 +27,7 @@ public static class ScanPages
         $"default-src 'none'; style-src 'sha256-{Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(Css)))}'; " +
         "img-src https: http:; media-src https: http:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-    private static readonly HtmlEncoder Html = HtmlEncoder.Default;
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All); // still encodes < > & and quotes; keeps umlauts readable
 
     public static string H(string? text) => Html.Encode(text ?? "");
 
@@ -134,7 +134,7 @@ public static class ScanPages
         Row("Mobile", F("mobile"), TelUri(F("mobile")));
         Row("Phone", F("landline"), TelUri(F("landline")));
         Row("Fax", F("fax"));
-        Row("Website", F("website"), QrContent.HttpUrl(F("website")));
+        if (QrContent.HttpUrl(F("website")) is { } website) Row("Website", F("website"), website); // a non-http "website" is not shown at all
         var address = string.Join(", ", new[] { F("address"), F("street"), F("postalCode") + " " + F("city"), F("state"), F("country") }.Select(s => s.Trim()).Where(s => s.Length > 0));
         Row("Address", address);
         Row("About", F("bio"));
