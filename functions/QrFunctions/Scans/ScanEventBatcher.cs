@@ -9,8 +9,10 @@ namespace QrFunctions.Scans;
 /// <summary>
 /// Group commit of scan events: concurrent scans append to one open batch, which becomes ONE queue
 /// message when it is full (QrFunctions:ScanBatchMaxEvents, default 100, or ~45,000 bytes of JSON, so
-/// its base64 form stays under the queue's 64 KiB) or when its window ends (QrFunctions:ScanBatchWindowMs,
-/// default 5 ms). Every scan awaits the write of its own batch, so no scan is answered before its event
+/// its base64 form stays under the queue's 64 KiB), when a writer is free (fewer than
+/// QrFunctions:ScanBatchMaxWrites writes under way, default 4; 0 = never early), or at the latest when its
+/// window ends (QrFunctions:ScanBatchWindowMs, default 5 ms). So an idle service writes a scan at once, and
+/// under load batches grow while writes are under way. Every scan awaits the write of its own batch, so no scan is answered before its event
 /// is in the queue; a failed write is retried once, then every scan of the batch fails (the endpoint
 /// answers 503 and the scanner retries). Stopping the host flushes the open batch.
 /// </summary>
@@ -22,6 +24,8 @@ public sealed class ScanEventBatcher : IHostedService
     private readonly QueueClient _queue;
     private readonly TimeSpan _window;
     private readonly int _maxEvents;
+    private readonly int _maxWrites;
+    private int _writing; // writes under way; guarded by _lock
     private readonly ILogger<ScanEventBatcher> _log;
     private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<Batch, Task> _inFlight = new();
@@ -33,6 +37,7 @@ public sealed class ScanEventBatcher : IHostedService
         _queue = storage.Queue(storage.Names.ScanEventsQueue);
         _window = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchWindowMs", 5.0)));
         _maxEvents = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxEvents", 100), 1, 1000);
+        _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 4), 0, 64);
         _log = log;
     }
 
@@ -57,6 +62,7 @@ public sealed class ScanEventBatcher : IHostedService
             {
                 overflow = _open;
                 _open = null;
+                _writing++;
             }
             if (_open is null)
             {
@@ -66,11 +72,12 @@ public sealed class ScanEventBatcher : IHostedService
             target = _open;
             target.Events.Add(bytes);
             target.Bytes += bytes.Length + 1;
-            if (target.Events.Count >= _maxEvents || _stopping || _window == TimeSpan.Zero)
+            if (target.Events.Count >= _maxEvents || _stopping || _window == TimeSpan.Zero || _writing < _maxWrites)
             {
                 ready = target;
                 _open = null;
                 startWindow = false;
+                _writing++;
             }
         }
         if (overflow is not null) Flush(overflow);
@@ -84,17 +91,36 @@ public sealed class ScanEventBatcher : IHostedService
         await Task.Delay(_window);
         lock (_lock)
         {
-            if (!ReferenceEquals(_open, batch)) return; // already flushed because it filled up
+            if (!ReferenceEquals(_open, batch)) return; // already flushed: it filled up or a writer took it
             _open = null;
+            _writing++;
         }
         Flush(batch);
     }
 
+    /// <summary>Starts writing a batch already counted in _writing; when done, a waiting batch goes out at once.</summary>
     private void Flush(Batch batch)
     {
-        var task = WriteAsync(batch);
+        var task = WriteThenTakeNextAsync(batch);
         _inFlight[batch] = task;
         _ = task.ContinueWith(_ => _inFlight.TryRemove(batch, out Task? _), TaskScheduler.Default);
+    }
+
+    private async Task WriteThenTakeNextAsync(Batch batch)
+    {
+        await WriteAsync(batch);
+        Batch? next = null;
+        lock (_lock)
+        {
+            _writing--;
+            if (_open is not null && _writing < _maxWrites)
+            {
+                next = _open;
+                _open = null;
+                _writing++;
+            }
+        }
+        if (next is not null) Flush(next);
     }
 
     private async Task WriteAsync(Batch batch)
@@ -148,6 +174,7 @@ public sealed class ScanEventBatcher : IHostedService
             _stopping = true;
             open = _open;
             _open = null;
+            if (open is not null) _writing++;
         }
         if (open is not null) Flush(open);
         await Task.WhenAll(_inFlight.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -217,6 +217,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
             {
                 ["QrFunctions:ScanBatchMaxEvents"] = "4",
                 ["QrFunctions:ScanBatchWindowMs"] = "60000", // only "full" or shutdown flushes here
+                ["QrFunctions:ScanBatchMaxWrites"] = "0",
             }).Build();
             var batcher = new ScanEventBatcher(storage, config, NullLogger<ScanEventBatcher>.Instance);
             var events = Enumerable.Range(0, 10).Select(i => new ScanEvent { QrId = "qr_" + i, TeamId = "t", ScanTime = i + 1 }).ToList();
