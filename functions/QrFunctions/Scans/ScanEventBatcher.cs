@@ -10,7 +10,7 @@ namespace QrFunctions.Scans;
 /// Group commit of scan events: concurrent scans append to one open batch, which becomes ONE queue
 /// message when it is full (QrFunctions:ScanBatchMaxEvents, default 100, or ~45,000 bytes of JSON, so
 /// its base64 form stays under the queue's 64 KiB), when a writer is free (fewer than
-/// QrFunctions:ScanBatchMaxWrites writes under way, default 4; 0 = never early), or at the latest when its
+/// QrFunctions:ScanBatchMaxWrites writes under way, default 2; 0 = never early), or at the latest when its
 /// window ends (QrFunctions:ScanBatchWindowMs, default 5 ms). So an idle service writes a scan at once, and
 /// under load batches grow while writes are under way. Every scan awaits the write of its own batch, so no scan is answered before its event
 /// is in the queue; a failed write is retried once, then every scan of the batch fails (the endpoint
@@ -37,7 +37,7 @@ public sealed class ScanEventBatcher : IHostedService
         _queue = storage.Queue(storage.Names.ScanEventsQueue);
         _window = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchWindowMs", 5.0)));
         _maxEvents = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxEvents", 100), 1, 1000);
-        _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 4), 0, 64);
+        _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 2), 0, 64);
         _log = log;
     }
 
