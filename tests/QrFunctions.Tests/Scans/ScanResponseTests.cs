@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Routing;
 using QrFunctions.Auth;
+using QrFunctions.Hosting;
 using QrFunctions.Organizations;
 using QrFunctions.Scans;
 using Xunit;
@@ -281,6 +283,21 @@ public class ScanResponseTests(ScanTestService service) : IClassFixture<ScanTest
         Assert.True(scan.IsBot);
         Assert.Equal("head-request", scan.BotReason);
         Assert.Equal("bot", scan.Device);
+    }
+
+    [Fact]
+    public void ScanAndAnalyticsEndpointsBecomeNamedFunctions()
+    {
+        var functions = FunctionManifest.HttpFunctions(service.Get<EndpointDataSource>()).ToDictionary(f => f.Name);
+
+        Assert.Equal(["get", "head"], functions["Scan"].Methods.Order());
+        Assert.Equal("{displayId}", functions["Scan"].Route);
+        Assert.Equal(["post"], functions["ScanUnlock"].Methods);
+        Assert.Equal("api/analytics-api/detailed/{qrId}", functions["AnalyticsDetailed"].Route);
+        Assert.Contains("AnalyticsDetailedAll", functions.Keys);
+        Assert.Contains("AnalyticsOverviews", functions.Keys);
+        Assert.Contains("AnalyticsBreakdown", functions.Keys);
+        Assert.Contains(Triggers.All, t => t.Name == "AggregateScans" && t.Handler == typeof(QrFunctions.Analytics.ScanBatchAggregator));
     }
 
     [Fact]
