@@ -1,8 +1,10 @@
+using QrFunctions.Analytics;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
 using QrFunctions.Qrs;
 using QrFunctions.Rendering;
+using QrFunctions.Scans;
 using QrFunctions.Storage;
 using QrFunctions.Templates;
 
@@ -34,6 +36,7 @@ public static class AppHost
         services.AddSingleton<QrImages>();
         services.AddSingleton<QrStore>();
         services.AddSingleton<QrListing>();
+        services.AddScans();
         services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "QrFunctions API";
@@ -66,10 +69,12 @@ public static class AppHost
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
         api.MapQrs();
         api.MapTemplates();
+        api.MapAnalytics();
 
         var v1 = app.MapGroup("/v1").RequireApiAccess(ApiSurface.V1);
         _ = v1;
 
         app.MapQueueInvocations(Triggers.All);
+        app.MapScans(); // last: /{displayId} catches what nothing else serves
     }
 }

@@ -33,7 +33,6 @@ public sealed class StorageNames
     public string Reservations => _tables["reservations"];
     public string ScanEvents => _tables["scanEvents"];
     public string ScanStats => _tables["scanStats"];
-    public string ProcessedBatches => _tables["processedBatches"];
     public string Usage => _tables["usage"];
     public string RateLimits => _tables["rateLimits"];
     public string Outbox => _tables["outbox"];

@@ -26,6 +26,9 @@ public class TestService : IAsyncLifetime
     /// <summary>Extra configuration a test class needs (e.g. turning the local queue poller on).</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>Services registered before the app's own (e.g. test doubles for seams the app fills with TryAdd).</summary>
+    protected virtual void ConfigureServices(IServiceCollection services) { }
+
     public virtual async Task InitializeAsync()
     {
         var connection = Environment.GetEnvironmentVariable("AzureWebJobsStorage") ?? StorageConnection.AzuriteConnectionString;
@@ -38,7 +41,11 @@ public class TestService : IAsyncLifetime
             "--Logging:LogLevel:Default=Warning",
             .. Settings,
         ];
-        App = QrFunctions.AppHost.Build(args, b => b.WebHost.UseTestServer());
+        App = QrFunctions.AppHost.Build(args, b =>
+        {
+            b.WebHost.UseTestServer();
+            ConfigureServices(b.Services);
+        });
         await Storage.CreateAllAsync();
         await App.StartAsync();
     }

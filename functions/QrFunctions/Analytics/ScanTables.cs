@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using QrFunctions.Storage;
+
+namespace QrFunctions.Analytics;
+
+/// <summary>
+/// scanevents table — one row per scan:
+///   PartitionKey = "{qrId}|{yyyyMMdd}" (UTC day of the scan), RowKey = "{9999999999999 - scanTime ms, 13 digits}|{batchId}|{index, 3 digits}".
+///   Serves "newest first for one code" (a partition read in key order is newest first) and time windows
+///   (the days come from the counter rows, the window is a RowKey range). A partition holds one code's
+///   day, so a busy code moves to a fresh partition every day and no two codes share one. The RowKey is
+///   derived from the queue message, so a redelivered message upserts the same rows (idempotent).
+///   Columns: TeamId, OrgId, ScanTime, Device, Os, Browser, Country, City, IpAddress (anonymized),
+///   Referrer, Language, IsBot, BotReason.
+/// </summary>
+public static class ScanEventRows
+{
+    public static string Partition(string qrId, string day) => $"{qrId}|{day}";
+    public static string InvertedTime(long ms) => (9_999_999_999_999L - ms).ToString("D13", CultureInfo.InvariantCulture);
+    public static string Row(long ms, string batchId, int index) => $"{InvertedTime(ms)}|{batchId}|{index:D3}";
+}
+
+/// <summary>
+/// scanstats table — counters, all in the code's own partition so one entity-group transaction updates
+/// them and marks the message applied:
+///   PartitionKey = qrId, RowKey = "total":            TeamId, OrgId, Total, Human, Bot, FirstScanAt, LastScanAt (overview, ownership check);
+///   PartitionKey = qrId, RowKey = "day|{yyyyMMdd}":   TeamId, Total, Human, Bot, Unique, Breakdown (JSON: dimension → value → count, human scans);
+///   PartitionKey = qrId, RowKey = "applied|{batchId}": marker that this message's counts are in (same transaction as the counts).
+/// Unique visitors — PartitionKey = "{qrId}|{yyyyMMdd}|v{first hex digit of the hash}", RowKey = visitor hash,
+///   column FirstBatch: inserted if absent; a visitor is new for the message whose batch id is in FirstBatch,
+///   so a redelivery after a crash still counts the visitors its first attempt inserted. The 16-way split keeps
+///   a viral code's sightings below one partition's 2,000 entities/s.
+/// </summary>
+public static class ScanStatRows
+{
+    public const string Total = "total";
+    public const string DayPrefix = "day|";
+    public const string AppliedPrefix = "applied|";
+
+    public static string Day(string day) => DayPrefix + day;
+    public static string VisitorPartition(string qrId, string day, string hash) => $"{qrId}|{day}|v{hash[0]}";
+
+    public static string DayOf(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
+    public static long DayStartMs(string day) => new DateTimeOffset(DateTime.ParseExact(day, "yyyyMMdd", CultureInfo.InvariantCulture), TimeSpan.Zero).ToUnixTimeMilliseconds();
+
+    public static readonly string[] Dimensions = ["device", "os", "browser", "country", "referrer", "language"];
+    /// <summary>Distinct values kept per dimension and day; the rest are counted under "other" so a row stays small.</summary>
+    public const int MaxValuesPerDimension = 50;
+
+    public static Dictionary<string, Dictionary<string, long>> ReadBreakdown(TableEntity row)
+    {
+        var text = row.GetString("Breakdown");
+        var result = text is null ? null : JsonSerializer.Deserialize<Dictionary<string, Dictionary<string, long>>>(text);
+        return result ?? [];
+    }
+
+    public static void AddTo(Dictionary<string, Dictionary<string, long>> into, string dimension, string value, long count)
+    {
+        if (!into.TryGetValue(dimension, out var values)) into[dimension] = values = [];
+        if (value.Length == 0) value = "unknown";
+        if (value.Length > 64) value = value[..64];
+        if (!values.ContainsKey(value) && values.Count >= MaxValuesPerDimension) value = "other";
+        values[value] = values.GetValueOrDefault(value) + count;
+    }
+
+    /// <summary>Host of a referrer, "direct" when there was none, "other" when it is not a URL.</summary>
+    public static string ReferrerHost(string referrer) =>
+        referrer.Length == 0 ? "direct" : Uri.TryCreate(referrer, UriKind.Absolute, out var uri) && uri.Host.Length > 0 ? uri.Host.ToLowerInvariant() : "other";
+
+    public static JsonObject BreakdownJson(Dictionary<string, Dictionary<string, long>> breakdown)
+    {
+        var json = new JsonObject();
+        foreach (var dimension in Dimensions)
+        {
+            var values = new JsonObject();
+            if (breakdown.TryGetValue(dimension, out var counts))
+                foreach (var (value, count) in counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal))
+                    values[value] = count;
+            json[dimension] = values;
+        }
+        return json;
+    }
+
+    /// <summary>PartitionKey/RowKey may not hold these; ids from our own routes never do, a forged message might.</summary>
+    public static bool IsKeySafe(string value) =>
+        value.Length is > 0 and <= 200 && value.IndexOfAny(['/', '\\', '#', '?', '|']) < 0 && !value.Any(char.IsControl);
+}

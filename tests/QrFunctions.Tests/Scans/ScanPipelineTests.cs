@@ -1,0 +1,285 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using QrFunctions.Analytics;
+using QrFunctions.Hosting;
+using QrFunctions.Scans;
+using QrFunctions.Storage;
+using QrFunctions.Tests.Infrastructure;
+using Xunit;
+
+namespace QrFunctions.Tests.Scans;
+
+public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTestService>
+{
+    private static HttpRequestMessage Scan(string displayId, string userAgent, string ip, string? country = null, string? referrer = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/" + displayId);
+        request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
+        request.Headers.TryAddWithoutValidation("X-Forwarded-For", ip);
+        request.Headers.TryAddWithoutValidation("Accept-Language", "de-CH,de;q=0.9");
+        if (country is not null) request.Headers.TryAddWithoutValidation(ScanTestService.CountryHeader, country);
+        if (referrer is not null) request.Headers.Referrer = new Uri(referrer);
+        return request;
+    }
+
+    private async Task<(Tenant Tenant, string DisplayId, string QrId)> WebCodeAsync()
+    {
+        var tenant = await service.NewTenantAsync();
+        var (displayId, qrId) = await service.PublishAsync(tenant, "WEB", new JsonObject { ["qrRedirectUrl"] = "https://example.com/" });
+        return (tenant, displayId, qrId);
+    }
+
+    [Fact]
+    public async Task ScansAreCountedInOverviewsAfterAggregation()
+    {
+        var (tenant, displayId, qrId) = await WebCodeAsync();
+        var client = service.Anonymous();
+        Assert.Equal(HttpStatusCode.Found, (await client.SendAsync(Scan(displayId, FakeScanClients.IPhone, "203.0.113.7", "de", "https://news.example/a"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Found, (await client.SendAsync(Scan(displayId, FakeScanClients.IPhone, "203.0.113.7"))).StatusCode);   // same visitor again
+        Assert.Equal(HttpStatusCode.Found, (await client.SendAsync(Scan(displayId, FakeScanClients.Android, "2001:db8:1234:5678::1"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Found, (await client.SendAsync(Scan(displayId, FakeScanClients.Crawler, "198.51.100.1"))).StatusCode);
+
+        await service.AggregateAsync();
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(qrId, (string)overview["id"]!);
+        Assert.Equal(4, (long)overview["totalScans"]!);
+        Assert.Equal(4, (long)overview["todayScans"]!);
+        Assert.Equal(0, (long)overview["yesterdayScans"]!);
+        Assert.Equal(3, (long)overview["humanScans"]!);
+        Assert.Equal(1, (long)overview["botScans"]!);
+        Assert.Equal(2, (long)overview["todayUniqueVisitors"]!);
+        Assert.Equal(0, (long)overview["totalLeadsCount"]!);
+        var today = DateTime.UtcNow;
+        Assert.Equal($"{today.Month}/{today.Day}/{today.Year}", (string)overview["todayDate"]!);
+        Assert.True((long)overview["updatedAt"]! >= (long)overview["createdAt"]!);
+        Assert.True((long)overview["createdAt"]! > 0);
+
+        var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
+        var scans = detailed!["data"]!.AsArray().Select(s => s!.AsObject()).ToList();
+        Assert.Equal(4, scans.Count);
+        Assert.True(scans.Zip(scans.Skip(1)).All(p => (long)p.First["scanTime"]! >= (long)p.Second["scanTime"]!), "newest first");
+        var first = scans.Last();
+        Assert.Equal("203.0.113.0", (string)first["ipAddress"]!);
+        Assert.Equal("DE", (string)first["country"]!);
+        Assert.Equal("mobile", (string)first["device"]!);
+        Assert.Equal("iOS", (string)first["os"]!);
+        Assert.Equal("https://news.example/a", (string)first["referrer"]!);
+        Assert.Contains(scans, s => (string)s["ipAddress"]! == "2001:db8:1234::");
+        Assert.Contains(scans, s => (string)s["device"]! == "bot");
+        Assert.DoesNotContain(scans, s => s.ToJsonString().Contains("203.0.113.7") || s.ToJsonString().Contains("5678::1"));
+
+        var breakdown = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/breakdown/{qrId}");
+        var data = breakdown!["data"]!;
+        Assert.Equal(4, (long)data["totalScans"]!);
+        Assert.Equal(2, (long)data["breakdown"]!["os"]!["iOS"]!);
+        Assert.Equal(1, (long)data["breakdown"]!["os"]!["Android"]!);
+        Assert.Equal(1, (long)data["breakdown"]!["referrer"]!["news.example"]!);
+        Assert.Equal(2, (long)data["breakdown"]!["referrer"]!["direct"]!);
+        Assert.Equal(3, (long)data["breakdown"]!["language"]!["de-ch"]!);
+    }
+
+    [Fact]
+    public async Task RawAddressIsNeverInTheQueueMessage()
+    {
+        var (_, displayId, qrId) = await WebCodeAsync();
+        await service.Anonymous().SendAsync(Scan(displayId, FakeScanClients.Desktop, "192.0.2.200"));
+
+        var queued = Assert.Single(await service.QueuedEventsAsync(), e => e.QrId == qrId);
+        Assert.Equal("192.0.2.0", queued.IpAddress);
+        Assert.Equal(32, queued.VisitorHash.Length);
+        Assert.DoesNotContain("192.0.2.200", JsonSerializer.Serialize(queued, ScanBatch.Json));
+    }
+
+    private static ScanBatch Batch(Tenant tenant, string qrId, int count, long? scanTime = null, string? batchId = null, Func<int, string>? visitor = null) => new()
+    {
+        BatchId = batchId ?? Guid.NewGuid().ToString("N"),
+        Events = Enumerable.Range(0, count).Select(i => new ScanEvent
+        {
+            QrId = qrId, TeamId = tenant.TeamId, OrgId = tenant.OrgId, ScanTime = (scanTime ?? Clock.NowMs()) - i, Device = "mobile", Os = "iOS", Browser = "Safari",
+            IpAddress = "203.0.113.0", VisitorHash = visitor?.Invoke(i) ?? Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()),
+        }).ToList(),
+    };
+
+    private static QueueMessage Message(ScanBatch batch) => new(Guid.NewGuid().ToString(), JsonSerializer.Serialize(batch, ScanBatch.Json), 1);
+
+    [Fact]
+    public async Task RedeliveredBatchIsCountedOnce()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var message = Message(Batch(tenant, qrId, 5));
+        var aggregator = service.NewAggregator();
+
+        await aggregator.HandleAsync(message, CancellationToken.None);
+        await aggregator.HandleAsync(message with { DequeueCount = 2 }, CancellationToken.None);
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(5, (long)overview["totalScans"]!);
+        Assert.Equal(5, (long)overview["todayUniqueVisitors"]!);
+        var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
+        Assert.Equal(5, detailed!["data"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task RedeliveryAfterACrashBeforeTheCountersStillCountsItsNewVisitors()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var batch = Batch(tenant, qrId, 3);
+        // The first attempt got as far as recording the visitor sightings, then died before the counter transaction.
+        var stats = service.Storage.Table(service.Storage.Names.ScanStats);
+        foreach (var e in batch.Events)
+            await stats.AddEntityAsync(new TableEntity(ScanStatRows.VisitorPartition(qrId, ScanStatRows.DayOf(e.ScanTime), e.VisitorHash), e.VisitorHash) { ["FirstBatch"] = batch.BatchId });
+
+        await service.NewAggregator().HandleAsync(Message(batch), CancellationToken.None);
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(3, (long)overview["totalScans"]!);
+        Assert.Equal(3, (long)overview["todayUniqueVisitors"]!);
+    }
+
+    [Fact]
+    public async Task VisitorSeenInAnEarlierBatchIsNotUniqueAgain()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var aggregator = service.NewAggregator();
+        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 2, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
+        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 3, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(5, (long)overview["totalScans"]!);
+        Assert.Equal(3, (long)overview["todayUniqueVisitors"]!);
+    }
+
+    [Fact]
+    public async Task ConcurrentAggregatorsLoseNoIncrements()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var messages = Enumerable.Range(0, 12).Select(i => Message(Batch(tenant, qrId, i + 1))).ToList();
+        var one = service.NewAggregator();
+        var two = service.NewAggregator();
+
+        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).HandleAsync(m, CancellationToken.None))));
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(Enumerable.Range(1, 12).Sum(), (long)overview["totalScans"]!);
+        Assert.Equal(Enumerable.Range(1, 12).Sum(), (long)overview["todayUniqueVisitors"]!);
+    }
+
+    [Fact]
+    public async Task MalformedMessageEndsInThePoisonQueue()
+    {
+        var queue = service.Storage.Queue(service.Storage.Names.ScanEventsQueue);
+        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
+        await queue.SendMessageAsync("{\"batchId\":\"not-a-batch\"");
+        var aggregator = service.NewAggregator();
+
+        var poisoned = false;
+        for (var round = 0; round < 200 && !poisoned; round++)
+        {
+            await LocalQueuePoller.DrainOnceAsync(queue, poison, aggregator, "AggregateScans", CancellationToken.None);
+            poisoned = (await poison.PeekMessagesAsync(32)).Value.Any(m => m.Body.ToString().Contains("not-a-batch"));
+            if (!poisoned) await Task.Delay(100); // a failed message becomes visible again after 200 ms
+        }
+
+        Assert.True(poisoned, "the malformed message should have been moved to the poison queue");
+        Assert.DoesNotContain((await queue.PeekMessagesAsync(32)).Value, m => m.Body.ToString().Contains("not-a-batch"));
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"events\":[{\"q\":\"a/b\",\"t\":\"team\",\"ts\":1}]}")]
+    [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"events\":[{\"q\":\"qr_x\",\"t\":\"team\",\"ts\":0}]}")]
+    [InlineData("{\"events\":[]}")]
+    public void MalformedBatchesAreRejected(string body)
+    {
+        Assert.Throws<FormatException>(() => ScanBatchAggregator.Parse(body));
+    }
+
+    [Fact]
+    public async Task GroupCommitPutsManyScansInOneMessage()
+    {
+        var names = new StorageNames("g" + Ids.Random(10));
+        var storage = new StorageAccount(service.Get<StorageConnection>(), names);
+        var queue = storage.Queue(names.ScanEventsQueue);
+        await queue.CreateAsync();
+        try
+        {
+            var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["QrFunctions:ScanBatchMaxEvents"] = "4",
+                ["QrFunctions:ScanBatchWindowMs"] = "60000", // only "full" or shutdown flushes here
+                ["QrFunctions:ScanBatchMaxWrites"] = "0",
+            }).Build();
+            var batcher = new ScanEventBatcher(storage, config, NullLogger<ScanEventBatcher>.Instance);
+            var events = Enumerable.Range(0, 10).Select(i => new ScanEvent { QrId = "qr_" + i, TeamId = "t", ScanTime = i + 1 }).ToList();
+
+            var appended = events.Select(batcher.AppendAsync).ToList();
+            await Task.WhenAll(appended.Take(8));                 // two full batches of 4 are written at once
+            Assert.False(appended[8].IsCompleted || appended[9].IsCompleted);
+            await batcher.StopAsync(CancellationToken.None);        // shutdown flushes the open batch of 2
+            await Task.WhenAll(appended);
+
+            var messages = (await queue.ReceiveMessagesAsync(32)).Value;
+            var batches = messages.Select(m => ScanBatchAggregator.Parse(m.Body.ToString())).ToList();
+            Assert.Equal([2, 4, 4], batches.Select(b => b.Events.Count).Order());
+            Assert.Equal(3, batches.Select(b => b.BatchId).Distinct().Count());
+            Assert.Equal(events.Select(e => e.QrId).Order(), batches.SelectMany(b => b.Events).Select(e => e.QrId).Order());
+        }
+        finally
+        {
+            await queue.DeleteIfExistsAsync();
+        }
+    }
+
+    [Fact]
+    public async Task BatchThatCannotBeStoredFailsItsScans()
+    {
+        var storage = new StorageAccount(service.Get<StorageConnection>(), new StorageNames("missing" + Ids.Random(6)));
+        var batcher = new ScanEventBatcher(storage, new ConfigurationBuilder().Build(), NullLogger<ScanEventBatcher>.Instance);
+
+        await Assert.ThrowsAsync<ScanNotRecordedException>(() => batcher.AppendAsync(new ScanEvent { QrId = "qr_x", TeamId = "t", ScanTime = 1 }));
+    }
+
+    [Fact]
+    public void BatchesStayUnderTheQueueMessageLimit()
+    {
+        // The largest event the endpoint can produce (every field at its clip length), base64-encoded in a full batch.
+        var largest = new ScanEvent
+        {
+            QrId = new string('q', 40), TeamId = new string('t', 40), OrgId = new string('o', 40), ScanTime = 9_000_000_000_000, Device = new string('d', 16),
+            Os = new string('\u00e9', 64), Browser = new string('\u00e9', 64), Country = "DE", City = new string('\u00e9', 64), IpAddress = "2001:db8:1234::",
+            Referrer = new string('\u00e9', 512), Language = new string('l', 35), IsBot = true, BotReason = new string('b', 64), VisitorHash = new string('a', 32),
+        };
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(largest, ScanBatch.Json).Length;
+        var perMessage = ScanEventBatcher.MaxMessageBytes / (bytes + 1);
+        Assert.True(perMessage >= 10, $"only {perMessage} events fit one message");
+        Assert.True((ScanEventBatcher.MaxMessageBytes + 2) / 3 * 4 < 64 * 1024);
+    }
+}
+
+/// <summary>When the scan queue cannot be written, a scan is refused with 503 (the scanner retries) rather than served uncounted.</summary>
+public class ScanQueueOutageTests(ScanTestService service) : IClassFixture<ScanTestService>
+{
+    [Fact]
+    public async Task ScanIsRefusedWith503WhenItsEventCannotBeStored()
+    {
+        var tenant = await service.NewTenantAsync();
+        var (displayId, _) = await service.PublishAsync(tenant, "WEB", new JsonObject { ["qrRedirectUrl"] = "https://example.com/" });
+        await service.Storage.Queue(service.Storage.Names.ScanEventsQueue).DeleteAsync();
+
+        var response = await service.Anonymous().GetAsync("/" + displayId);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Null(response.Headers.Location);
+        Assert.NotNull(response.Headers.RetryAfter);
+    }
+}
