@@ -134,7 +134,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
     /// write makes it re-read and re-apply). A changed displayId is reserved first and the old one released last.
     /// </summary>
     public async Task<StoredQr> UpdateAsync(Caller caller, string qrId, Func<JsonObject, JsonObject> change, CancellationToken ct,
-        string action = "codes.updated", string? logoBlob = null)
+        string action = "codes.updated", string? logoBlob = null, string? decision = null, bool publish = true)
     {
         var team = caller.Team!;
         for (var attempt = 0; ; attempt++)
@@ -154,11 +154,11 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             {
                 logoBlob ??= current.Row.GetString("LogoBlob");
                 await RenderAsync(doc, team, logoBlob, ct);
-                var pending = NeedsApproval(caller);
+                var pending = decision is null && NeedsApproval(caller);
                 var row = new TableEntity(team.Id, QrKeys.Qr(qrId)) { ETag = current.Row.ETag };
-                Fill(row, doc, pending ? "pending" : team.ApprovalRequired ? "approved" : null);
+                Fill(row, doc, decision ?? (pending ? "pending" : team.ApprovalRequired ? "approved" : null));
                 if (logoBlob is not null) row["LogoBlob"] = logoBlob;
-                if (team.ApprovalRequired) EntityJson.Write(row, "Approved", pending ? EntityJson.Read(current.Row, "Approved") : doc);
+                if (team.ApprovalRequired) EntityJson.Write(row, "Approved", pending || !publish ? EntityJson.Read(current.Row, "Approved") : doc);
 
                 var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
                 var created = before["createdAt"]!.GetValue<long>();
@@ -172,7 +172,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
                     AuditEntry.Diff(before, doc, "updatedAt", "updatedBy"))));
                 await storage.TeamData.SubmitTransactionAsync(actions, ct);
 
-                if (!pending)
+                if (!pending && publish)
                 {
                     await PublishAsync(newDisplayId, qrId, team, doc, ct);
                     if (displayIdChanged) await ReleaseAsync(oldDisplayId, qrId, ct);
@@ -231,27 +231,23 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         return new StoredQr(row, doc);
     }
 
-    /// <summary>Approval workflow: publish the code's current content (approve) or go back to the last approved one (reject).</summary>
+    /// <summary>
+    /// Approval workflow: approve publishes the code's current content; reject goes back to the last approved
+    /// content (a code never approved stays unpublished). Both are updates, so indexes and the audit log follow.
+    /// </summary>
     public async Task<StoredQr> DecideAsync(Caller caller, string qrId, bool approve, CancellationToken ct)
     {
-        var team = caller.Team!;
-        var current = await GetLiveAsync(team.Id, qrId, ct);
+        var current = await GetLiveAsync(caller.TeamId, qrId, ct);
         if (current.ApprovalStatus != "pending") throw ApiProblem.BadRequest("This QR code has no change waiting for approval.");
         var approved = EntityJson.Read(current.Row, "Approved");
-        var doc = approve ? current.Doc : approved ?? current.Doc;
-        var row = new TableEntity(team.Id, QrKeys.Qr(qrId)) { ETag = current.Row.ETag };
-        foreach (var (k, v) in current.Row) if (k is not ("PartitionKey" or "RowKey" or "odata.etag" or "Timestamp")) row[k] = v;
-        Fill(row, doc, approve ? "approved" : "rejected");
-        if (approve) EntityJson.Write(row, "Approved", doc);
-        var actions = new List<TableTransactionAction>
-        {
-            new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag),
-            new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, approve ? "codes.approved" : "codes.rejected", "codes", qrId,
-                approve ? new JsonObject { ["approvalStatus"] = new JsonObject { ["before"] = "pending", ["after"] = "approved" } } : AuditEntry.Diff(current.Doc, doc))),
-        };
-        await storage.TeamData.SubmitTransactionAsync(actions, ct);
-        if (approve) await PublishAsync(current.DisplayId, qrId, team, doc, ct);
-        return new StoredQr(row, doc);
+        return await UpdateAsync(caller, qrId, doc =>
+            {
+                if (approve || approved is null) return doc;
+                var restored = (JsonObject)approved.DeepClone();
+                foreach (var f in new[] { "createdAt", "createdBy", "updatedAt", "deleted" }) restored[f] = doc[f]?.DeepClone();
+                return restored;
+            }, ct, approve ? "codes.approved" : "codes.rejected",
+            decision: approve ? "approved" : "rejected", publish: approve || approved is not null);
     }
 
     public string ScanUrlOf(JsonObject doc, Team team)
