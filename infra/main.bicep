@@ -1,0 +1,127 @@
+// QrFunctions on Azure Functions Flex Consumption (custom handler), storage with identity-only access,
+// monitoring, and an optional Front Door in front of scans (not cached) and QR images (cached).
+targetScope = 'resourceGroup'
+
+@description('Short name of the environment (dev, prod, …); names every resource.')
+@minLength(2)
+@maxLength(12)
+param environmentName string
+
+@description('Azure region for every resource.')
+param location string = resourceGroup().location
+
+@description('Largest number of instances Flex Consumption may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Memory per instance in MB (2048 or 4096).')
+@allowed([2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Instances kept warm for the HTTP trigger group (scan redirects): 0 saves money, 1+ removes cold starts.')
+@minValue(0)
+param alwaysReadyHttpInstances int = 1
+
+@description('Serve QR images straight from a public blob container (true), or only through Front Door / the container URL with anonymous access off (false).')
+param publicImageContainer bool = false
+
+@description('Put an Azure Front Door Standard profile in front of the app: scans pass through uncached, QR images are cached at the edge.')
+param enableFrontDoor bool = false
+
+@description('Custom host names for scans on Front Door (e.g. qr.example.com). Each needs DNS records; see docs/deploy.md.')
+param customDomains array = []
+
+@description('Object id of a user or group that deploys and runs the operator command; gets the same data roles as the app. Empty: none.')
+param deployerPrincipalId string = ''
+
+@description('Principal type of deployerPrincipalId.')
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param deployerPrincipalType string = 'User'
+
+var suffix = uniqueString(resourceGroup().id, environmentName)
+var tags = { 'azd-env-name': environmentName, application: 'qrfunctions' }
+var functionAppName = 'func-qr-${environmentName}-${suffix}'
+var deploymentContainerName = 'app-package'
+var storageAccountName = take('stqr${toLower(environmentName)}${suffix}', 24)
+var appInsightsName = 'appi-qr-${environmentName}-${suffix}'
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: { name: 'id-qr-${environmentName}-${suffix}', location: location, tags: tags }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: storageAccountName
+    location: location
+    tags: tags
+    publicImageContainer: publicImageContainer
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: { logAnalyticsName: 'log-qr-${environmentName}-${suffix}', appInsightsName: appInsightsName, location: location, tags: tags }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storageAccountName
+    appInsightsName: appInsightsName
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+  dependsOn: [storage, monitoring]
+}
+
+module frontDoor 'modules/frontdoor.bicep' = if (enableFrontDoor) {
+  name: 'frontdoor'
+  params: {
+    name: 'afd-qr-${environmentName}-${suffix}'
+    tags: tags
+    appHostName: '${functionAppName}.azurewebsites.net'
+    blobHostName: storage.outputs.blobHostName
+    customDomains: customDomains
+  }
+}
+
+var scanHost = enableFrontDoor ? frontDoor!.outputs.endpointHostName : '${functionAppName}.azurewebsites.net'
+var imageBaseUrl = enableFrontDoor ? 'https://${frontDoor!.outputs.endpointHostName}/qr-images/' : '${storage.outputs.blobServiceUri}qr-images/'
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    deploymentContainerUrl: '${storage.outputs.blobServiceUri}${deploymentContainerName}'
+    blobServiceUri: storage.outputs.blobServiceUri
+    queueServiceUri: storage.outputs.queueServiceUri
+    tableServiceUri: storage.outputs.tableServiceUri
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    publicBaseUrl: 'https://${scanHost}/'
+    imageBaseUrl: imageBaseUrl
+    sharedScanHosts: join(concat(['${functionAppName}.azurewebsites.net'], enableFrontDoor ? [frontDoor!.outputs.endpointHostName] : []), ',')
+  }
+  dependsOn: [rbac]
+}
+
+output functionAppName string = app.outputs.name
+output functionAppHostName string = app.outputs.defaultHostName
+output storageAccountName string = storage.outputs.name
+output tableServiceUri string = storage.outputs.tableServiceUri
+output blobServiceUri string = storage.outputs.blobServiceUri
+output queueServiceUri string = storage.outputs.queueServiceUri
+output identityClientId string = identity.outputs.clientId
+output frontDoorHostName string = enableFrontDoor ? frontDoor!.outputs.endpointHostName : ''
+output publicBaseUrl string = 'https://${scanHost}/'

@@ -1,0 +1,99 @@
+// Azure Front Door Standard: every scan goes through to the app uncached (each one must be counted),
+// QR images (content-hash names, immutable) are cached at the edge.
+@description('Front Door profile name.')
+param name string
+@description('Resource tags.')
+param tags object
+@description('Host name of the function app.')
+param appHostName string
+@description('Host name of the blob endpoint that holds the qr-images container.')
+param blobHostName string
+@description('Custom host names for scans.')
+param customDomains array
+
+resource profile 'Microsoft.Cdn/profiles@2024-02-01' = {
+  name: name
+  location: 'global'
+  tags: tags
+  sku: { name: 'Standard_AzureFrontDoor' }
+}
+
+resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2024-02-01' = {
+  parent: profile
+  name: 'scan-${uniqueString(profile.id)}'
+  location: 'global'
+  properties: { enabledState: 'Enabled' }
+}
+
+resource appOrigins 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
+  parent: profile
+  name: 'app'
+  properties: {
+    loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 }
+    healthProbeSettings: { probePath: '/', probeRequestType: 'HEAD', probeProtocol: 'Https', probeIntervalInSeconds: 100 }
+  }
+}
+
+resource appOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01' = {
+  parent: appOrigins
+  name: 'functionapp'
+  properties: { hostName: appHostName, originHostHeader: appHostName, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled' }
+}
+
+resource imageOrigins 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
+  parent: profile
+  name: 'images'
+  properties: {
+    loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 }
+  }
+}
+
+resource imageOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01' = {
+  parent: imageOrigins
+  name: 'blob'
+  properties: { hostName: blobHostName, originHostHeader: blobHostName, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled' }
+}
+
+resource domains 'Microsoft.Cdn/profiles/customDomains@2024-02-01' = [for (host, i) in customDomains: {
+  parent: profile
+  name: 'domain-${i}'
+  properties: {
+    hostName: host
+    tlsSettings: { certificateType: 'ManagedCertificate', minimumTlsVersion: 'TLS12' }
+  }
+}]
+
+// Images: /qr-images/* to the blob origin, cached (names are content hashes; the blobs say immutable).
+resource imageRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
+  parent: endpoint
+  name: 'images'
+  properties: {
+    originGroup: { id: imageOrigins.id }
+    patternsToMatch: ['/qr-images/*']
+    supportedProtocols: ['Https']
+    httpsRedirect: 'Enabled'
+    forwardingProtocol: 'HttpsOnly'
+    linkToDefaultDomain: 'Enabled'
+    customDomains: [for (host, i) in customDomains: { id: domains[i].id }]
+    cacheConfiguration: { queryStringCachingBehavior: 'IgnoreQueryString', compressionSettings: { isCompressionEnabled: true, contentTypesToCompress: ['image/svg+xml'] } }
+  }
+  dependsOn: [imageOrigin]
+}
+
+// Everything else (scans, API): no cacheConfiguration, so Front Door caches nothing and every scan reaches the app.
+resource appRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
+  parent: endpoint
+  name: 'app'
+  properties: {
+    originGroup: { id: appOrigins.id }
+    patternsToMatch: ['/*']
+    supportedProtocols: ['Http', 'Https']
+    httpsRedirect: 'Enabled'
+    forwardingProtocol: 'HttpsOnly'
+    linkToDefaultDomain: 'Enabled'
+    customDomains: [for (host, i) in customDomains: { id: domains[i].id }]
+  }
+  dependsOn: [appOrigin, imageRoute]
+}
+
+output endpointHostName string = endpoint.properties.hostName

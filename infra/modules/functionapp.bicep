@@ -1,0 +1,96 @@
+// Flex Consumption plan and the Linux function app running our self-contained executable as a custom handler.
+@description('Function app name.')
+param name string
+@description('Region.')
+param location string
+@description('Resource tags.')
+param tags object
+@description('Resource id of the user-assigned identity.')
+param identityId string
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+@description('URL of the blob container the app package is deployed to.')
+param deploymentContainerUrl string
+@description('Blob service endpoint.')
+param blobServiceUri string
+@description('Queue service endpoint.')
+param queueServiceUri string
+@description('Table service endpoint.')
+param tableServiceUri string
+@description('Application Insights connection string (contains no secret: local auth is off).')
+param appInsightsConnectionString string
+@description('Largest instance count.')
+param maximumInstanceCount int
+@description('Memory per instance (MB).')
+param instanceMemoryMB int
+@description('Always-ready instances for the HTTP group.')
+param alwaysReadyHttpInstances int
+@description('Base URL of scan links, ending in /.')
+param publicBaseUrl string
+@description('Base URL of QR images, ending in /.')
+param imageBaseUrl string
+@description('Comma-separated host names on which scans of every team resolve.')
+param sharedScanHosts string
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${name}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { tier: 'FlexConsumption', name: 'FC1' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      appSettings: [
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+        { name: 'AzureWebJobsStorage__blobServiceUri', value: blobServiceUri }
+        { name: 'AzureWebJobsStorage__queueServiceUri', value: queueServiceUri }
+        { name: 'AzureWebJobsStorage__tableServiceUri', value: tableServiceUri }
+        { name: 'AZURE_CLIENT_ID', value: identityClientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+        // The Functions host triggers the queues and the Bicep created every table/queue/container.
+        { name: 'QrFunctions__LocalQueuePolling', value: 'false' }
+        { name: 'QrFunctions__CreateStorage', value: 'false' }
+        // Requests reach the app through the host's local proxy: the client address is in X-Forwarded-For.
+        { name: 'QrFunctions__TrustForwardedFor', value: 'true' }
+        { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
+        { name: 'QrFunctions__ImageBaseUrl', value: imageBaseUrl }
+        { name: 'QrFunctions__SharedScanHosts', value: sharedScanHosts }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+      }
+      runtime: { name: 'custom', version: '1.0' }
+    }
+  }
+}
+
+output name string = app.name
+output defaultHostName string = app.properties.defaultHostName
