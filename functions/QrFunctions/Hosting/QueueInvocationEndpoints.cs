@@ -27,7 +27,7 @@ public static class QueueInvocationEndpoints
                     catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
                     {
                         log.LogError(ex, "Malformed invocation payload for {Function}", trigger.Name);
-                        return Results.BadRequest(new { Outputs = new { }, Logs = new[] { "Malformed invocation payload: " + ex.Message }, ReturnValue = (object?)null });
+                        return Answer(400, "Malformed invocation payload: " + ex.Message);
                     }
                     var handler = (IQueueMessageHandler)services.GetRequiredService(trigger.Handler);
                     try
@@ -37,15 +37,21 @@ public static class QueueInvocationEndpoints
                     catch (Exception ex) when (!context.RequestAborted.IsCancellationRequested)
                     {
                         log.LogError(ex, "Queue message {Id} of {Function} failed on try {Try}", message.Id, trigger.Name, message.DequeueCount);
-                        return Results.Json(new { Outputs = new { }, Logs = new[] { $"failed: {ex.GetType().Name}: {ex.Message}" }, ReturnValue = (object?)null }, statusCode: 500);
+                        return Answer(500, $"failed: {ex.GetType().Name}: {ex.Message}");
                     }
-                    return Results.Json(new { Outputs = new { }, Logs = Array.Empty<string>(), ReturnValue = (object?)null });
+                    return Answer(200, null);
                 })
                 .WithName(trigger.Name)
                 .WithMetadata(trigger)
                 .ExcludeFromDescription();
         }
     }
+
+    // The host reads Outputs/Logs/ReturnValue by these exact names: no camel-casing.
+    private static readonly JsonSerializerOptions HostJson = new();
+
+    private static IResult Answer(int status, string? log) =>
+        Results.Json(new { Outputs = new { }, Logs = log is null ? Array.Empty<string>() : [log], ReturnValue = (object?)null }, HostJson, statusCode: status);
 
     /// <summary>Reads the host's payload. The message arrives as a JSON string, or as parsed JSON when the message was a JSON document.</summary>
     public static async Task<QueueMessage> ReadInvocationAsync(HttpContext context)
