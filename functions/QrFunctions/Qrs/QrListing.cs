@@ -17,7 +17,10 @@ public sealed record QrPage(IReadOnlyList<StoredQr> Qrs, int TotalCount);
 /// </summary>
 public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCache cache)
 {
-    private static readonly TimeSpan Overlap = TimeSpan.FromMinutes(5);
+    // Re-read window behind the newest change seen: covers clock skew between instances and the time between
+    // a write taking its timestamp and committing. Anything later still is healed by the full reload below.
+    private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan FullReload = TimeSpan.FromMinutes(10);
 
     public async Task<QrPage> PageAsync(string teamId, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
     {
@@ -72,8 +75,7 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
     {
         var list = cache.GetOrCreate(("qr-search", teamId), e =>
         {
-            e.SlidingExpiration = TimeSpan.FromMinutes(10);
-            e.Size = null;
+            e.AbsoluteExpirationRelativeToNow = FullReload;
             return new TeamSearchList();
         })!;
         await list.RefreshAsync(storage.TeamData, teamId, ct);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
+using Microsoft.Extensions.Caching.Memory;
 using QrFunctions.Api;
 using QrFunctions.AuditLogs;
 using QrFunctions.Auth;
@@ -37,7 +38,7 @@ public sealed record StoredQr(TableEntity Row, JsonObject Doc)
 /// 404 until its next update republishes it; a crash between (1) and (2) leaves a reservation with no code,
 /// which a later create of that displayId takes over after <see cref="StaleReservation"/>.
 /// </summary>
-public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog plans, IConfiguration configuration)
+public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog plans, IMemoryCache cache, IConfiguration configuration)
 {
     public static readonly TimeSpan StaleReservation = TimeSpan.FromMinutes(5);
     private readonly string _publicBaseUrl = configuration["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/";
@@ -263,9 +264,13 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
     {
         doc["scanUrl"] = ScanUrlOf(doc, team);
         var templateId = doc["templateId"]?.GetValue<string>() ?? "default";
-        var template = await storage.TeamData.GetEntityIfExistsAsync<DesignTemplate>(team.Id, DesignTemplate.RowPrefix + templateId, cancellationToken: ct);
-        if (!template.HasValue) throw ApiProblem.BadRequest($"templateId '{templateId}' is not a template of this team.");
-        var input = new QrImageInput(doc["scanUrl"]!.GetValue<string>(), template.Value!.Design, logoBlob);
+        var design = await cache.GetOrCreateAsync(("template", team.Id, templateId), async e =>
+        {
+            e.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(30);
+            var template = await storage.TeamData.GetEntityIfExistsAsync<DesignTemplate>(team.Id, DesignTemplate.RowPrefix + templateId, cancellationToken: ct);
+            return template.HasValue ? template.Value!.Design : null;
+        }) ?? throw ApiProblem.BadRequest($"templateId '{templateId}' is not a template of this team.");
+        var input = new QrImageInput(doc["scanUrl"]!.GetValue<string>(), design, logoBlob);
         var hash = QrImages.HashOf(input);
         if (doc["qrImageHash"]?.GetValue<string>() == hash) return; // same inputs: the image is already there
         await images.EnsureAsync(input, ct);

@@ -28,12 +28,10 @@ public sealed class QrImages(StorageAccount storage, IConfiguration configuratio
     public string UrlOf(string hash, string extension = "png") =>
         _imageBaseUrl.Length > 0 ? $"{_imageBaseUrl.TrimEnd('/')}/{hash}.{extension}" : storage.QrImages.GetBlobClient($"{hash}.{extension}").Uri.ToString();
 
-    /// <summary>Renders and uploads both formats unless they exist already; returns the hash.</summary>
+    /// <summary>Renders and uploads both formats (an existing blob of the same name is the same image and is kept); returns the hash.</summary>
     public async Task<string> EnsureAsync(QrImageInput input, CancellationToken ct)
     {
         var hash = HashOf(input);
-        var png = storage.QrImages.GetBlobClient(hash + ".png");
-        if (await png.ExistsAsync(ct)) return hash;
 
         var design = Design.Parse(input.Design);
         using var generator = new QRCodeGenerator();
