@@ -15,8 +15,7 @@ public static class ScanEndpoints
         services.AddSingleton<VisitorSalt>();
         services.AddSingleton<ScanEventBatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<ScanEventBatcher>());
-        // The DeviceClassifier adapter replaces this; TryAdd lets whoever registers first win.
-        services.TryAddSingleton<IScanClientClassifier, UnclassifiedScanClients>();
+        services.TryAddSingleton<IScanClientClassifier, DeviceClassifier>();
         services.AddSingleton<ScanHandler>();
         return services;
     }
