@@ -2,7 +2,12 @@ using QrFunctions.Analytics;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
+using QrFunctions.AuditLogs;
+using QrFunctions.Members;
+using QrFunctions.Organizations;
+using QrFunctions.Workspaces;
 using QrFunctions.Qrs;
+using QrFunctions.Teams;
 using QrFunctions.Rendering;
 using QrFunctions.Scans;
 using QrFunctions.Storage;
@@ -66,13 +71,23 @@ public static class AppHost
         app.MapOpenApi().WithName("OpenApiDocument");
 
         app.MapQrAvailability();
+        app.MapInviteAcceptance();
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
         api.MapQrs();
+        api.MapTeams();
+        api.MapMembers();
         api.MapTemplates();
         api.MapAnalytics();
 
         var v1 = app.MapGroup("/v1").RequireApiAccess(ApiSurface.V1);
-        _ = v1;
+        v1.MapOrganizations();
+        v1.MapWorkspaces();
+        v1.MapAuditLogs();
+
+        if (app.Configuration.GetValue("QrFunctions:DevEndpoints", false))
+            api.MapGet("/dev/outbox", async (string email, StorageAccount storage) =>
+                    Envelope.Ok((await Email.EmailSender.RecentAsync(storage, email)).Select(m => new { to = m.PartitionKey, subject = m.GetString("Subject"), text = m.GetString("Text") })))
+                .WithName("DevOutbox").WithTags("Development").WithSummary("Development only: mails recorded for a recipient");
 
         app.MapQueueInvocations(Triggers.All);
         app.MapScans(); // last: /{displayId} catches what nothing else serves

@@ -44,34 +44,39 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans) :
         if (endpoint?.Metadata.GetMetadata<RequiresOperator>() is not null)
             throw ApiProblem.Forbidden("Only an operator key may do this.");
 
-        var teamId = context.Request.Headers[TeamHeader].ToString();
+        // Endpoints about one team (/teams-api/{id}, /v1/workspaces/{id}) check the role in THAT team.
+        var fromRoute = endpoint?.Metadata.GetMetadata<TeamFromRoute>();
+        var teamId = fromRoute is not null ? context.Request.RouteValues[fromRoute.Parameter]?.ToString() ?? "" : context.Request.Headers[TeamHeader].ToString();
         if (teamId.Length == 0) teamId = key.HomeTeamId;
-        var team = await directory.TeamAsync(teamId);
-        if (team is null || team.OrgId != org.Id) throw ApiProblem.Forbidden("This key has no access to that team.");
-        if (team.Archived)
-        {
-            if (key.Scope == KeyScopes.Workspace) throw ApiProblem.Unauthorized();
-            throw ApiProblem.Forbidden("This workspace is archived.");
-        }
-
-        Role role;
-        if (key.Scope == KeyScopes.Workspace)
-        {
-            if (team.Id != key.HomeTeamId) throw ApiProblem.Forbidden("This key has no access to that team.");
-            role = Role.Admin;
-        }
-        else
-        {
-            var member = key.UserEmail is null ? null : await directory.MembershipAsync(team.Id, key.UserEmail);
-            if (member is null) throw ApiProblem.Forbidden("This key has no access to that team.");
-            if (member.Status == "paused") throw ApiProblem.Forbidden("Your access to this team is paused.");
-            role = Roles.Parse(member.Role) ?? Role.Viewer;
-        }
+        var (team, role) = await RoleInTeamAsync(key, org, teamId, fromRoute);
 
         var needed = endpoint?.Metadata.GetMetadata<RequiredRole>()?.Role ?? Role.Viewer;
         if (role < needed)
             throw ApiProblem.Forbidden($"This action needs the {Roles.Name(needed)} role; the key acts as {Roles.Name(role)}.");
         return new Caller(key, org, team, role);
+    }
+
+    /// <summary>The team and the role <paramref name="key"/> has in it; refusals as the contract wants them.</summary>
+    public async Task<(Teams.Team Team, Role Role)> RoleInTeamAsync(ApiKey key, Organizations.Organization org, string teamId, TeamFromRoute? fromRoute = null)
+    {
+        var team = await directory.TeamAsync(teamId);
+        if (team is null || team.OrgId != org.Id)
+            throw fromRoute?.Missing() ?? ApiProblem.Forbidden("This key has no access to that team.");
+        if (team.Archived)
+        {
+            if (key.Scope == KeyScopes.Workspace) throw ApiProblem.Unauthorized();
+            throw ApiProblem.Forbidden("This workspace is archived.");
+        }
+        if (key.Scope == KeyScopes.Workspace)
+        {
+            if (team.Id != key.HomeTeamId) throw fromRoute?.Missing() ?? ApiProblem.Forbidden("This key has no access to that team.");
+            return (team, Role.Admin);
+        }
+        var member = key.UserEmail is null ? null : await directory.MembershipAsync(team.Id, key.UserEmail);
+        if (member is null) throw fromRoute?.Missing() ?? ApiProblem.Forbidden("This key has no access to that team.");
+        if (member.Status == "paused") throw ApiProblem.Forbidden("Your access to this team is paused.");
+        if (member.Status != "active") throw ApiProblem.Forbidden("Your invitation to this team is not accepted yet.");
+        return (team, Roles.Parse(member.Role) ?? Role.Viewer);
     }
 
     /// <summary>Either form works on either surface: the header pair or "Authorization: Bearer qr3_sk_…".</summary>

@@ -6,5 +6,6 @@ public static class Triggers
     public static readonly IReadOnlyList<QueueTrigger> All =
     [
         new("AggregateScans", n => n.ScanEventsQueue, typeof(Analytics.ScanBatchAggregator)),
+        new("SendEmail", n => n.EmailOutboxQueue, typeof(Email.EmailSender)),
     ];
 }

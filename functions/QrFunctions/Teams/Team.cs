@@ -55,6 +55,9 @@ public sealed class Membership : ITableEntity
     public string Role { get; set; } = "viewer";
     /// <summary>invited | active | paused</summary>
     public string Status { get; set; } = "invited";
+    /// <summary>Invitations sent in the current 24-hour window (resend limit).</summary>
+    public int InvitesSent { get; set; }
+    public long InviteWindowStart { get; set; }
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
 }

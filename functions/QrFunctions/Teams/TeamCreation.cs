@@ -39,7 +39,7 @@ public static partial class TeamCreation
     /// template, owner membership, audit entry) in one transaction.
     /// </summary>
     public static async Task<Team> CreateAsync(StorageAccount storage, Organization org, TeamDraft draft, PlanLimits limits,
-        string actorId, string? ownerEmail = null, string? ownerName = null, CancellationToken ct = default)
+        string actorId, string? ownerEmail = null, string? ownerName = null, CancellationToken ct = default, Role creatorRole = Role.Owner)
     {
         var slug = draft.Slug ?? SlugFrom(draft.Name);
         var teamId = Ids.New("ws");
@@ -98,7 +98,7 @@ public static partial class TeamCreation
             batch.Add(new(TableTransactionActionType.Add, new Membership
             {
                 PartitionKey = teamId, RowKey = Membership.RowOf(ownerEmail), Name = ownerName ?? ownerEmail,
-                Role = Roles.Name(Role.Owner), Status = "active", CreatedAt = now, UpdatedAt = now,
+                Role = Roles.Name(creatorRole), Status = "active", CreatedAt = now, UpdatedAt = now,
             }));
         await storage.TeamData.SubmitTransactionAsync(batch, ct);
         if (ownerEmail is not null)

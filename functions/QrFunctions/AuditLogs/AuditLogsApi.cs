@@ -1,0 +1,56 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Azure.Data.Tables;
+using QrFunctions.Api;
+using QrFunctions.Auth;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+
+namespace QrFunctions.AuditLogs;
+
+/// <summary>
+/// GET /v1/audit-logs: the caller's workspace's entries, newest first. The cursor is the last RowKey
+/// returned; entries written later sort before it (inverted time), so paging never skips or repeats.
+/// </summary>
+public static class AuditLogsApi
+{
+    public static void MapAuditLogs(this RouteGroupBuilder v1) =>
+        v1.MapGet("/audit-logs", ListAsync).WithName("AuditLogsList").WithTags("Audit logs")
+            .WithSummary("Audit entries of the workspace: filter by resource_type, resource_id, action; cursor paging");
+
+    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
+    {
+        var caller = context.Caller();
+        var limit = RequestJson.QueryInt(context, "limit", 50, 1, 100);
+        var after = AuditEntry.RowPrefix;
+        if (context.Request.Query["cursor"].ToString() is { Length: > 0 } cursor)
+        {
+            try { after = Encoding.UTF8.GetString(Convert.FromBase64String(cursor.Replace('-', '+').Replace('_', '/').PadRight(cursor.Length + (4 - cursor.Length % 4) % 4, '='))); }
+            catch (FormatException) { throw ApiProblem.BadRequest("cursor is not valid."); }
+            if (!after.StartsWith(AuditEntry.RowPrefix, StringComparison.Ordinal)) throw ApiProblem.BadRequest("cursor is not valid.");
+        }
+        var filter = $"PartitionKey eq '{Escape(caller.TeamId)}' and RowKey gt '{Escape(after)}' and RowKey lt '{Escape(TableQueries.PrefixEnd(AuditEntry.RowPrefix))}'";
+        foreach (var (param, column) in new[] { ("resource_type", "ResourceType"), ("resource_id", "ResourceId"), ("action", "Action") })
+            if (context.Request.Query[param].ToString() is { Length: > 0 } v)
+                filter += $" and {column} eq '{Escape(v.Length > 256 ? throw ApiProblem.BadRequest($"{param} is too long.") : v)}'";
+
+        var entries = new List<AuditEntry>(limit + 1);
+        await foreach (var e in storage.TeamData.QueryAsync<AuditEntry>(filter, maxPerPage: limit + 1, cancellationToken: context.RequestAborted))
+        {
+            entries.Add(e);
+            if (entries.Count > limit) break;
+        }
+        var next = entries.Count > limit
+            ? Convert.ToBase64String(Encoding.UTF8.GetBytes(entries[limit - 1].RowKey)).TrimEnd('=').Replace('+', '-').Replace('/', '_')
+            : null;
+        return Envelope.V1List(entries.Take(limit).Select(View), next);
+    }
+
+    private static string Escape(string value) => value.Replace("'", "''");
+
+    public static object View(AuditEntry e) => new
+    {
+        id = e.Id, actor_type = e.ActorType, actor_id = e.ActorId, action = e.Action, resource_type = e.ResourceType, resource_id = e.ResourceId,
+        changes = JsonNode.Parse(e.Changes), created_at = OrganizationsApi.Iso(e.CreatedAtMs),
+    };
+}

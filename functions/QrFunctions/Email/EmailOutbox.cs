@@ -1,0 +1,61 @@
+using System.Net.Mail;
+using System.Text.Json;
+using Azure.Data.Tables;
+using QrFunctions.Hosting;
+using QrFunctions.Storage;
+
+namespace QrFunctions.Email;
+
+/// <summary>One mail to send; the id makes a redelivered queue message write the same outbox row.</summary>
+public sealed record OutgoingEmail(string Id, string To, string Subject, string Text, long CreatedAtTicks);
+
+/// <summary>
+/// Mail leaves through a queue (email-outbox) so a slow or failing SMTP server never slows or fails the
+/// request that caused it; <see cref="EmailSender"/> delivers it.
+/// </summary>
+public static class EmailOutbox
+{
+    public static Task EnqueueAsync(StorageAccount storage, string to, string subject, string text, CancellationToken ct) =>
+        storage.Queue(storage.Names.EmailOutboxQueue).SendMessageAsync(
+            JsonSerializer.Serialize(new OutgoingEmail(Ids.New("mail"), to.ToLowerInvariant(), subject, text, DateTime.UtcNow.Ticks)), ct);
+}
+
+/// <summary>
+/// Queue trigger SendEmail: sends by SMTP when Smtp:Host is configured, and always records the message in the
+/// outbox table (PartitionKey = recipient, RowKey = "{inverted ticks}|{id}", newest first), which is what the
+/// dev-only listing and the tests read.
+/// </summary>
+public sealed class EmailSender(StorageAccount storage, IConfiguration configuration, ILogger<EmailSender> log) : IQueueMessageHandler
+{
+    public async Task HandleAsync(QueueMessage message, CancellationToken ct)
+    {
+        var mail = JsonSerializer.Deserialize<OutgoingEmail>(message.Body) ?? throw new FormatException("Empty email message.");
+        if (configuration["Smtp:Host"] is { Length: > 0 } host)
+        {
+            using var smtp = new SmtpClient(host, configuration.GetValue("Smtp:Port", 587)) { EnableSsl = configuration.GetValue("Smtp:EnableSsl", true) };
+            if (configuration["Smtp:User"] is { Length: > 0 } user) smtp.Credentials = new System.Net.NetworkCredential(user, configuration["Smtp:Password"]);
+            await smtp.SendMailAsync(new MailMessage(configuration["Smtp:From"] ?? "no-reply@qrfunctions.local", mail.To, mail.Subject, mail.Text), ct);
+        }
+        else
+        {
+            log.LogInformation("Email (no SMTP configured) to {To}: {Subject}", mail.To, mail.Subject);
+        }
+        // Keyed by the message's own time and id: a redelivered message rewrites the same row.
+        await storage.Table(storage.Names.Outbox).UpsertEntityAsync(new TableEntity(mail.To, $"{long.MaxValue - mail.CreatedAtTicks:D19}|{mail.Id}")
+        {
+            ["Subject"] = mail.Subject, ["Text"] = mail.Text, ["MailId"] = mail.Id, ["SentBySmtp"] = configuration["Smtp:Host"] is { Length: > 0 },
+        }, cancellationToken: ct);
+    }
+
+    /// <summary>The newest mails to one recipient (dev listing and tests).</summary>
+    public static async Task<List<TableEntity>> RecentAsync(StorageAccount storage, string email, int max = 50)
+    {
+        var mails = new List<TableEntity>();
+        await foreach (var row in storage.Table(storage.Names.Outbox).QueryAsync<TableEntity>(e => e.PartitionKey == email.ToLowerInvariant(), maxPerPage: max))
+        {
+            mails.Add(row);
+            if (mails.Count == max) break;
+        }
+        return mails;
+    }
+}

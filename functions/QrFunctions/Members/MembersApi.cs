@@ -1,0 +1,318 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Data.Tables;
+using QrFunctions.Api;
+using QrFunctions.AuditLogs;
+using QrFunctions.Auth;
+using QrFunctions.Email;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+using QrFunctions.Teams;
+
+namespace QrFunctions.Members;
+
+/// <summary>
+/// teamdata partition (PartitionKey = teamId) rows "invite|{sha256 of token}": a pending invitation,
+/// single-use and expiring, written in the same transaction as the membership it activates.
+/// </summary>
+public static class Invites
+{
+    public const string RowPrefix = "invite|";
+    public static readonly TimeSpan Lifetime = TimeSpan.FromDays(7);
+    public const int ResendLimit = 5;
+    public static readonly TimeSpan ResendWindow = TimeSpan.FromHours(24);
+
+    /// <summary>A token names its team so accepting needs no search: "{teamId}.{random}".</summary>
+    public static (string Token, TableEntity Row) New(string teamId, string email)
+    {
+        var token = $"{teamId}.{Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_')}";
+        return (token, new TableEntity(teamId, RowPrefix + Hash(token))
+        {
+            ["Email"] = email, ["ExpiresAt"] = Clock.NowMs() + (long)Lifetime.TotalMilliseconds, ["Used"] = false,
+        });
+    }
+
+    public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+}
+
+/// <summary>/api/teams-api member endpoints (surface A). Roles are checked in the team named by the path.</summary>
+public static class MembersApi
+{
+    public static void MapMembers(this RouteGroupBuilder api)
+    {
+        var teams = api.MapGroup("/teams-api").WithTags("Team members");
+        var members = teams.MapGroup("/{id}/members").WithMetadata(TeamsApi.RouteTeam).Requires(Role.Admin);
+        members.MapPut("", AddOrUpdateAsync).WithName("MembersAddOrUpdate").WithSummary("Add a member (invites new users) or update their name and role");
+        members.MapPut("/{email}/activate", (HttpContext c, StorageAccount s, TenantDirectory d, string email) => SetStatusAsync(c, s, d, email, "active"))
+            .WithName("MembersActivate").WithSummary("Reactivate a paused member");
+        members.MapPut("/{email}/pause", (HttpContext c, StorageAccount s, TenantDirectory d, string email) => SetStatusAsync(c, s, d, email, "paused"))
+            .WithName("MembersPause").WithSummary("Pause a member's access to the team");
+        members.MapPut("/{email}/changeRole", ChangeRoleAsync).WithName("MembersChangeRole").WithSummary("Change a member's role");
+        members.MapDelete("/{email}", RemoveAsync).WithName("MembersRemove").WithSummary("Remove a member from the team");
+        members.MapDelete("/{email}/delete", DeleteCompletelyAsync).WithName("MembersDelete").Requires(Role.Owner).WithSummary("Delete a member from the organization");
+        teams.MapPost("/members/bulk", BulkAsync).WithName("MembersBulkAdd").Requires(Role.Admin).WithSummary("Add a member to several teams");
+        teams.MapGet("/resend/invite/{email}", ResendAsync).WithName("MembersResendInvite").Requires(Role.Admin).WithSummary("Send a pending member's invitation again");
+    }
+
+    /// <summary>No credentials: the invitation token is the credential. Single use.</summary>
+    public static void MapInviteAcceptance(this IEndpointRouteBuilder app) =>
+        app.MapPost("/api/invites/{token}/accept", AcceptAsync).WithName("InvitesAccept").WithTags("Team members")
+            .WithSummary("Accept an invitation (the token from the invitation mail)").WithMetadata(new SurfaceMetadata(ApiSurface.QrApi));
+
+    private static string Email(string value, string field = "email") =>
+        OrganizationSetup.IsEmail(value) ? value.Trim().ToLowerInvariant() : throw ApiProblem.BadRequest($"{field} must be an email address.");
+
+    private static async Task<IResult> AddOrUpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, IConfiguration config)
+    {
+        var body = await RequestJson.ReadObjectAsync(context);
+        var name = body.RequiredString("name", 255).Trim();
+        var email = Email(body.RequiredString("email", 254));
+        var role = Roles.ParseAssignable(body.OptionalString("role", 16));
+        await AddToTeamAsync(context.Caller(), context.Caller().Team!, name, email, role, storage, directory, config, context.RequestAborted);
+        return Envelope.Success();
+    }
+
+    private static async Task AddToTeamAsync(Caller caller, Team team, string name, string email, Role role, StorageAccount storage, TenantDirectory directory, IConfiguration config, CancellationToken ct)
+    {
+        var existing = await storage.TeamData.GetEntityIfExistsAsync<Membership>(team.Id, Membership.RowOf(email), cancellationToken: ct);
+        var now = Clock.NowMs();
+        if (existing.HasValue)
+        {
+            var member = existing.Value!;
+            if (member.Role == "owner") throw ApiProblem.BadRequest("The owner's role cannot be changed.");
+            var changes = AuditEntry.Diff(new JsonObject { ["name"] = member.Name, ["role"] = member.Role }, new JsonObject { ["name"] = name, ["role"] = Roles.Name(role) });
+            member.Name = name;
+            member.Role = Roles.Name(role);
+            member.UpdatedAt = now;
+            await storage.TeamData.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.updated", "members", email, changes)),
+            ], ct);
+            directory.ForgetMembership(team.Id, email);
+            return;
+        }
+        var (token, invite) = Invites.New(team.Id, email);
+        var added = new Membership
+        {
+            PartitionKey = team.Id, RowKey = Membership.RowOf(email), Name = name, Role = Roles.Name(role), Status = "invited", CreatedAt = now, UpdatedAt = now,
+        };
+        added.InvitesSent = 1;
+        added.InviteWindowStart = now;
+        try
+        {
+            await storage.TeamData.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.Add, added),
+                new TableTransactionAction(TableTransactionActionType.Add, invite),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.added", "members", email,
+                    new JsonObject { ["role"] = new JsonObject { ["before"] = null, ["after"] = Roles.Name(role) }, ["status"] = new JsonObject { ["before"] = null, ["after"] = "invited" } })),
+            ], ct);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 409)
+        {
+            throw ApiProblem.Conflict("This member was added concurrently; try again.");
+        }
+        await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
+        await SendInviteAsync(storage, config, team, email, token, ct);
+        directory.ForgetMembership(team.Id, email);
+    }
+
+    private static Task SendInviteAsync(StorageAccount storage, IConfiguration config, Team team, string email, string token, CancellationToken ct)
+    {
+        var link = $"{config["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/"}invite/{token}";
+        return EmailOutbox.EnqueueAsync(storage, email, $"You are invited to {team.Name} on QrFunctions",
+            $"You have been invited to the team \"{team.Name}\".\nAccept the invitation (valid for {Invites.Lifetime.TotalDays:0} days, once): {link}\n", ct);
+    }
+
+    private static async Task<Membership> MemberAsync(StorageAccount storage, string teamId, string email, CancellationToken ct)
+    {
+        var member = await storage.TeamData.GetEntityIfExistsAsync<Membership>(teamId, Membership.RowOf(email), cancellationToken: ct);
+        return member.HasValue ? member.Value! : throw ApiProblem.BadRequest("Member not found in this team.");
+    }
+
+    /// <summary>The member's teams in this organization other than <paramref name="exceptTeamId"/>, with their status there.</summary>
+    private static async Task<List<Membership>> OtherMembershipsAsync(StorageAccount storage, string orgId, string email, string exceptTeamId, CancellationToken ct)
+    {
+        var others = new List<Membership>();
+        await foreach (var link in storage.Users.QueryAsync<UserTeam>(TableQueries.PrefixFilter(email, UserTeam.RowPrefix), cancellationToken: ct))
+        {
+            if (link.OrgId != orgId || link.TeamId == exceptTeamId) continue;
+            var m = await storage.TeamData.GetEntityIfExistsAsync<Membership>(link.TeamId, Membership.RowOf(email), cancellationToken: ct);
+            if (m.HasValue) others.Add(m.Value!);
+        }
+        return others;
+    }
+
+    private static async Task<IResult> SetStatusAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email, string status)
+    {
+        var caller = context.Caller();
+        email = Email(email);
+        var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
+        if (member.Role == "owner") throw ApiProblem.BadRequest("The owner cannot be paused or activated.");
+        if (status == "paused" && !(await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Any(m => m.Status == "active"))
+            throw ApiProblem.BadRequest("Pausing would leave this member without an active team.");
+        if (status == "active" && member.Status == "invited") throw ApiProblem.BadRequest("An invited member becomes active by accepting the invitation.");
+        var before = member.Status;
+        member.Status = status;
+        member.UpdatedAt = Clock.NowMs();
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId,
+                status == "paused" ? "members.paused" : "members.activated", "members", email,
+                new JsonObject { ["status"] = new JsonObject { ["before"] = before, ["after"] = status } })),
+        ], context.RequestAborted);
+        directory.ForgetMembership(caller.TeamId, email);
+        return Envelope.Success();
+    }
+
+    private static async Task<IResult> ChangeRoleAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    {
+        var caller = context.Caller();
+        email = Email(email);
+        var body = await RequestJson.ReadObjectAsync(context);
+        var role = Roles.ParseAssignable(body.OptionalString("role", 16));
+        var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
+        if (member.Role == "owner") throw ApiProblem.BadRequest("The owner's role cannot be changed.");
+        var before = member.Role;
+        member.Role = Roles.Name(role);
+        member.UpdatedAt = Clock.NowMs();
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "members.role_changed", "members", email,
+                new JsonObject { ["role"] = new JsonObject { ["before"] = before, ["after"] = member.Role } })),
+        ], context.RequestAborted);
+        directory.ForgetMembership(caller.TeamId, email);
+        return Envelope.Success();
+    }
+
+    private static async Task<IResult> RemoveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    {
+        var caller = context.Caller();
+        email = Email(email);
+        var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
+        if (member.Role == "owner") throw ApiProblem.BadRequest("The owner cannot be removed from a team.");
+        if ((await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Count == 0)
+            throw ApiProblem.BadRequest("This is the member's last team; delete the member instead.");
+        await RemoveFromTeamAsync(storage, caller, caller.TeamId, member, "members.removed", context.RequestAborted);
+        directory.ForgetMembership(caller.TeamId, email);
+        return Envelope.Success();
+    }
+
+    /// <summary>Membership row and audit entry in one transaction; the users row (a derived index) after it.</summary>
+    private static async Task RemoveFromTeamAsync(StorageAccount storage, Caller caller, string teamId, Membership member, string action, CancellationToken ct)
+    {
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.Delete, member, ETag.All),
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, caller.ActorType, caller.ActorId, action, "members", member.Email,
+                new JsonObject { ["role"] = new JsonObject { ["before"] = member.Role, ["after"] = null } })),
+        ], ct);
+        try { await storage.Users.DeleteEntityAsync(member.Email, UserTeam.RowPrefix + teamId, ETag.All, ct); }
+        catch (RequestFailedException ex) when (ex.Status == 404) { }
+    }
+
+    private static async Task<IResult> DeleteCompletelyAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    {
+        var caller = context.Caller();
+        email = Email(email);
+        var here = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
+        var all = (await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Append(here).ToList();
+        if (all.Any(m => m.Role == "owner")) throw ApiProblem.BadRequest("An owner cannot be deleted.");
+        // Keys first: once the memberships are gone a key could not act anyway, but a revoked key is explicit.
+        await foreach (var key in storage.ApiKeys.QueryAsync<ApiKey>(k => k.OrgId == caller.OrgId && k.UserEmail == email, cancellationToken: context.RequestAborted))
+        {
+            key.Revoked = true;
+            key.RevokedAt = Clock.NowMs();
+            await storage.ApiKeys.UpdateEntityAsync(key, key.ETag, TableUpdateMode.Replace, context.RequestAborted);
+            directory.ForgetKey(key.Id);
+        }
+        foreach (var m in all)
+        {
+            await RemoveFromTeamAsync(storage, caller, m.TeamId, m, "members.deleted", context.RequestAborted);
+            directory.ForgetMembership(m.TeamId, email);
+        }
+        return Envelope.Success("Member deleted successfully");
+    }
+
+    private static async Task<IResult> BulkAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, IConfiguration config)
+    {
+        var caller = context.Caller();
+        var body = await RequestJson.ReadObjectAsync(context);
+        var name = body.RequiredString("name", 255).Trim();
+        var email = Email(body.RequiredString("email", 254));
+        if (body["teams"] is not JsonArray { Count: > 0 and <= 50 } list) throw ApiProblem.BadRequest("teams must be a non-empty array (at most 50) of {teamId, role}.");
+        var targets = new List<(Team Team, Role Role)>();
+        foreach (var item in list)
+        {
+            if (item is not JsonObject o) throw ApiProblem.BadRequest("teams must be an array of {teamId, role}.");
+            var teamId = o.RequiredString("teamId", 64);
+            var role = Roles.ParseAssignable(o.OptionalString("role", 16), "teams[].role");
+            // Every target team is checked up front with the same rule the filter applies: nothing is written unless all pass.
+            var (team, callerRole) = await access.RoleInTeamAsync(caller.Key, caller.Org!, teamId, TeamsApi.RouteTeam);
+            if (callerRole < Role.Admin) throw ApiProblem.Forbidden($"Adding members to team {teamId} needs the admin role.");
+            targets.Add((team, role));
+        }
+        foreach (var (team, role) in targets) await AddToTeamAsync(caller, team, name, email, role, storage, directory, config, context.RequestAborted);
+        return Envelope.Success();
+    }
+
+    private static async Task<IResult> ResendAsync(HttpContext context, StorageAccount storage, IConfiguration config, string email)
+    {
+        var caller = context.Caller();
+        email = Email(email);
+        var member = await storage.TeamData.GetEntityIfExistsAsync<Membership>(caller.TeamId, Membership.RowOf(email), cancellationToken: context.RequestAborted);
+        if (!member.HasValue || member.Value!.Status != "invited") throw ApiProblem.BadRequest("No pending invitation for this member in this team.");
+        var m = member.Value;
+        var now = Clock.NowMs();
+        var windowStart = m.InviteWindowStart;
+        var sent = m.InvitesSent;
+        if (now - windowStart > Invites.ResendWindow.TotalMilliseconds) { windowStart = now; sent = 0; }
+        if (sent >= Invites.ResendLimit) throw ApiProblem.BadRequest($"Invitation resend limit reached ({Invites.ResendLimit} per 24 hours).");
+        m.InvitesSent = sent + 1;
+        m.InviteWindowStart = windowStart;
+        var (token, invite) = Invites.New(caller.TeamId, email);
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.UpdateReplace, m, m.ETag),
+            new TableTransactionAction(TableTransactionActionType.Add, invite),
+        ], context.RequestAborted);
+        await SendInviteAsync(storage, config, caller.Team!, email, token, context.RequestAborted);
+        return Envelope.Success();
+    }
+
+    private static async Task<IResult> AcceptAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
+    {
+        var dot = token.IndexOf('.');
+        if (dot <= 0 || token.Length > 200) throw ApiProblem.BadRequest("This invitation link is not valid.");
+        var teamId = token[..dot];
+        var invite = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, Invites.RowPrefix + Invites.Hash(token), cancellationToken: ct);
+        if (!invite.HasValue || invite.Value!.GetBoolean("Used") == true || (invite.Value.GetInt64("ExpiresAt") ?? 0) < Clock.NowMs())
+            throw ApiProblem.BadRequest("This invitation link is not valid, was used already or has expired.");
+        var email = invite.Value.GetString("Email");
+        var member = await MemberAsync(storage, teamId, email, ct);
+        if (member.Status == "invited") member.Status = "active";
+        member.UpdatedAt = Clock.NowMs();
+        invite.Value["Used"] = true;
+        try
+        {
+            await storage.TeamData.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, invite.Value, invite.Value.ETag),
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, "user", email, "members.joined", "members", email,
+                    new JsonObject { ["status"] = new JsonObject { ["before"] = "invited", ["after"] = member.Status } })),
+            ], ct);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 412)
+        {
+            throw ApiProblem.BadRequest("This invitation link was used already.");
+        }
+        directory.ForgetMembership(teamId, email);
+        return Envelope.Success();
+    }
+}

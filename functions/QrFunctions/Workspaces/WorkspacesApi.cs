@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using QrFunctions.Api;
+using QrFunctions.Auth;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+using QrFunctions.Teams;
+
+namespace QrFunctions.Workspaces;
+
+/// <summary>/v1/workspaces (surface B): the organization's teams seen as workspaces; one entity, two views.</summary>
+public static partial class WorkspacesApi
+{
+    private static readonly TeamFromRoute RouteWorkspace = new("id", 404, "Workspace not found.");
+
+    public static void MapWorkspaces(this RouteGroupBuilder v1)
+    {
+        var ws = v1.MapGroup("/workspaces").WithTags("Workspaces");
+        ws.MapGet("", ListAsync).WithName("WorkspacesList").WithSummary("Workspaces of the organization");
+        ws.MapPost("", CreateAsync).WithName("WorkspacesCreate").Requires(Role.Owner).WithSummary("Create a workspace (plan limit on the count)");
+        ws.MapPatch("/{id}", UpdateAsync).WithName("WorkspacesUpdate").WithMetadata(RouteWorkspace).Requires(Role.Admin).WithSummary("Change a workspace's settings");
+        ws.MapDelete("/{id}", ArchiveAsync).WithName("WorkspacesArchive").Requires(Role.Owner).WithSummary("Archive a workspace (not the key's own)");
+    }
+
+    public static object View(Team t) => new
+    {
+        id = t.Id, name = t.Name, slug = t.Slug, default_locale = t.DefaultLocale, approval_required = t.ApprovalRequired,
+        primary_color = t.PrimaryColor, custom_domain = t.CustomDomain, archived = t.Archived,
+        created_at = OrganizationsApi.Iso(t.CreatedAt), updated_at = OrganizationsApi.Iso(t.UpdatedAt),
+    };
+
+    [GeneratedRegex("^#[0-9A-Fa-f]{6}$")]
+    private static partial Regex Color();
+
+    [GeneratedRegex("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+    private static partial Regex Locale();
+
+    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    {
+        var caller = context.Caller();
+        var teams = new List<Team>();
+        await foreach (var link in storage.Orgs.QueryAsync<WorkspaceLink>(TableQueries.PrefixFilter(caller.OrgId, WorkspaceLink.RowPrefix), cancellationToken: context.RequestAborted))
+            if (await directory.TeamAsync(link.TeamId) is { } team) teams.Add(team);
+        return Envelope.V1List(teams.OrderBy(t => t.CreatedAt).Select(View), null);
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, PlanCatalog plans)
+    {
+        var caller = context.Caller();
+        var body = await RequestJson.ReadObjectAsync(context);
+        var name = body.RequiredString("name", 255).Trim();
+        var slug = body.RequiredString("slug", 63);
+        if (!TeamCreation.SlugPattern().IsMatch(slug)) throw ApiProblem.BadRequest("slug must be 2-63 characters of a-z, 0-9 and '-'.");
+        var draft = new TeamDraft(name, slug,
+            Validated(body.OptionalString("default_locale", 35), Locale(), "default_locale must be a language tag such as de or en-GB.") ?? "de",
+            body.OptionalBool("approval_required") ?? false,
+            Validated(body.OptionalString("primary_color", 7), Color(), "primary_color must be #RRGGBB."),
+            body.OptionalString("custom_domain", 253) is { } d ? TeamsApi.NormalizeHost(d, "custom_domain") : null);
+        var team = await TeamCreation.CreateAsync(storage, caller.Org!, draft, plans.For(caller.Org!), caller.ActorId,
+            caller.Key.Scope == KeyScopes.User ? caller.Key.UserEmail : null, null, context.RequestAborted);
+        return Envelope.V1(View(team), 201);
+    }
+
+    private static async Task<IResult> UpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    {
+        var body = await RequestJson.ReadObjectAsync(context);
+        var name = body.OptionalString("name", 255);
+        if (name is not null && name.Trim().Length == 0) throw ApiProblem.BadRequest("name must not be empty.");
+        var approval = body.OptionalBool("approval_required");
+        var color = Validated(body.OptionalString("primary_color", 7), Color(), "primary_color must be #RRGGBB.");
+        var locale = Validated(body.OptionalString("default_locale", 35), Locale(), "default_locale must be a language tag such as de or en-GB.");
+        var domain = body.OptionalString("custom_domain", 253) is { } d ? TeamsApi.NormalizeHost(d, "custom_domain") : null;
+        var team = await TeamsApi.UpdateAsync(context, storage, directory, t =>
+        {
+            t.Name = name?.Trim() ?? t.Name;
+            t.ApprovalRequired = approval ?? t.ApprovalRequired;
+            t.PrimaryColor = color ?? t.PrimaryColor;
+            t.DefaultLocale = locale ?? t.DefaultLocale;
+            t.CustomDomain = domain ?? t.CustomDomain;
+        });
+        return Envelope.V1(View(team));
+    }
+
+    private static async Task<IResult> ArchiveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, string id)
+    {
+        var caller = context.Caller();
+        if (id == caller.TeamId || id == caller.Key.HomeTeamId) throw ApiProblem.BadRequest("A key cannot archive its own workspace.");
+        var target = await directory.TeamAsync(id);
+        if (target is null || target.OrgId != caller.OrgId || target.Archived) throw ApiProblem.NotFound("Workspace not found.");
+        var current = (await storage.TeamData.GetEntityAsync<Team>(id, Team.Row, cancellationToken: context.RequestAborted)).Value;
+        current.Archived = true;
+        current.UpdatedAt = Clock.NowMs();
+        current.UpdatedBy = caller.ActorId;
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.UpdateReplace, current, current.ETag),
+            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.Add, AuditLogs.AuditEntry.For(id, caller.ActorType, caller.ActorId,
+                "workspaces.archived", "workspaces", id, new JsonObject { ["archived"] = new JsonObject { ["before"] = false, ["after"] = true } })),
+        ], context.RequestAborted);
+        directory.ForgetTeam(id);
+        return Envelope.V1(View(current));
+    }
+
+    private static string? Validated(string? value, Regex pattern, string message) =>
+        value is null || pattern.IsMatch(value) ? value : throw ApiProblem.BadRequest(message);
+}

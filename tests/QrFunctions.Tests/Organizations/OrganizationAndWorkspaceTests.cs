@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text.Json;
+using QrFunctions.Auth;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+using QrFunctions.Tests.Infrastructure;
+using Xunit;
+
+namespace QrFunctions.Tests.Organizations;
+
+public class OrganizationAndWorkspaceTests(TestService service) : IClassFixture<TestService>
+{
+    private static async Task<JsonElement> V1Async(HttpResponseMessage response, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"expected {(int)expected}, got {(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text).RootElement;
+    }
+
+    private static async Task<string> V1ErrorAsync(HttpResponseMessage response, HttpStatusCode expected, string? contains = null)
+    {
+        var body = await V1Async(response, expected);
+        var message = body.GetProperty("error").GetProperty("message").GetString()!;
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("error").GetProperty("code").GetString()));
+        if (contains is not null) Assert.Contains(contains, message);
+        return message;
+    }
+
+    [Fact]
+    public async Task AnOperatorKeyCreatesAnOrganizationWhoseOwnerKeyWorksOnce()
+    {
+        var operatorKey = await OrganizationSetup.IssueOperatorKeyAsync(service.Storage, "ops");
+        var ops = service.Anonymous();
+        ops.DefaultRequestHeaders.Authorization = new("Bearer", operatorKey.BearerToken);
+        var slug = "digital-heroes-" + Ids.Random(5);
+        var created = await V1Async(await ops.PostJsonAsync("/v1/organizations", new { name = "Digital Heroes GmbH", slug, billing_email = "billing@heroes.example", owner_email = "Boss@Heroes.example" }), HttpStatusCode.Created);
+        Assert.Equal(slug, created.GetProperty("organization").GetProperty("slug").GetString());
+        var token = created.GetProperty("owner_key").GetProperty("token").GetString()!;
+
+        var owner = service.Anonymous();
+        owner.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        var org = await V1Async(await owner.GetAsync("/v1/organizations"));
+        Assert.Equal("Digital Heroes GmbH", org.GetProperty("name").GetString());
+        Assert.Equal("billing@heroes.example", org.GetProperty("billing_email").GetString());
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", org.GetProperty("created_at").GetString());
+
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "Again", slug, owner_email = "x@y.example" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "Bad", slug = "Bad Slug", owner_email = "x@y.example" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = new string('n', 256), slug = "ok-" + Ids.Random(5), owner_email = "x@y.example" }), HttpStatusCode.BadRequest, "name");
+        await V1ErrorAsync(await ops.GetAsync("/v1/organizations"), HttpStatusCode.Forbidden, "Operator");
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/organizations", new { name = "Mine", slug = "mine-" + Ids.Random(5), owner_email = "x@y.example" }), HttpStatusCode.Forbidden, "operator");
+    }
+
+    [Fact]
+    public async Task OwnersRenameAndSoftDeleteTheirOrganizationAfterWhichNothingIsReachable()
+    {
+        var tenant = await service.NewTenantAsync();
+        var other = await service.NewTenantAsync();
+        var owner = tenant.V1();
+        var qr = await tenant.QrApi().PostJsonAsync("/api/qrs-api", new { qrType = "WEB", qrRedirectUrl = "https://a.example/" }).DataAsync(HttpStatusCode.Created);
+
+        var renamed = await V1Async(await owner.PatchJsonAsync($"/v1/organizations/{tenant.OrgId}", new { name = "Renamed GmbH", billing_email = "pay@r.example" }));
+        Assert.Equal("Renamed GmbH", renamed.GetProperty("name").GetString());
+        await V1ErrorAsync(await owner.PatchJsonAsync($"/v1/organizations/{other.OrgId}", new { name = "Hijack" }), HttpStatusCode.NotFound);
+        await V1ErrorAsync(await owner.PatchJsonAsync($"/v1/organizations/{tenant.OrgId}", new { billing_email = "nope" }), HttpStatusCode.BadRequest, "billing_email");
+        var admin = tenant.V1(await tenant.MemberKeyAsync(Role.Admin));
+        await V1ErrorAsync(await admin.DeleteAsync($"/v1/organizations/{tenant.OrgId}"), HttpStatusCode.Forbidden);
+
+        await V1Async(await owner.DeleteAsync($"/v1/organizations/{tenant.OrgId}"));
+        await V1ErrorAsync(await owner.GetAsync("/v1/organizations"), HttpStatusCode.Unauthorized);
+        await tenant.QrApi().GetAsync("/api/qrs-api/v2/teams").ErrorAsync(HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.NotFound, (await service.Anonymous().GetAsync("/" + qr.GetProperty("displayId").GetString())).StatusCode);
+        var stored = (await service.Storage.Orgs.GetEntityAsync<Organization>(tenant.OrgId, Organization.Row)).Value;
+        Assert.True(stored.Deleted); // kept, not erased
+    }
+
+    [Fact]
+    public async Task WorkspacesAreTeamsAndCountAgainstThePlan()
+    {
+        var tenant = await service.NewTenantAsync("Pro");
+        var owner = tenant.V1();
+        var ws = await V1Async(await owner.PostJsonAsync("/v1/workspaces", new { name = "Kunde Bäckerei Schmidt", slug = "baeckerei-schmidt", primary_color = "#8B4513" }), HttpStatusCode.Created);
+        Assert.Equal("de", ws.GetProperty("default_locale").GetString());
+        Assert.False(ws.GetProperty("approval_required").GetBoolean());
+        var wsId = ws.GetProperty("id").GetString()!;
+
+        // The same record on surface A.
+        var teams = await tenant.QrApi().GetAsync("/api/teams-api").DataAsync();
+        Assert.Contains(teams.EnumerateArray(), t => t.GetProperty("id").GetString() == wsId && t.GetProperty("name").GetString() == "Kunde Bäckerei Schmidt");
+
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "Dup", slug = "baeckerei-schmidt" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "Bad", slug = "ok-slug", primary_color = "brown" }), HttpStatusCode.BadRequest, "primary_color");
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { slug = "no-name" }), HttpStatusCode.BadRequest, "name");
+        await V1Async(await owner.PostJsonAsync("/v1/workspaces", new { name = "Third", slug = "third" }), HttpStatusCode.Created);
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "Fourth", slug = "fourth" }), HttpStatusCode.Forbidden, "at most 3 workspaces");
+
+        var patched = await V1Async(await owner.PatchJsonAsync($"/v1/workspaces/{wsId}", new { name = "Neuer Name", approval_required = true, custom_domain = "qr.baeckerei-schmidt.de" }));
+        Assert.True(patched.GetProperty("approval_required").GetBoolean());
+        Assert.Equal("qr.baeckerei-schmidt.de", patched.GetProperty("custom_domain").GetString());
+        var list = await V1Async(await owner.GetAsync("/v1/workspaces"));
+        Assert.Equal(3, list.GetProperty("data").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, list.GetProperty("next_cursor").ValueKind);
+
+        await V1ErrorAsync(await owner.DeleteAsync($"/v1/workspaces/{tenant.TeamId}"), HttpStatusCode.BadRequest, "own workspace");
+        var archived = await V1Async(await owner.DeleteAsync($"/v1/workspaces/{wsId}"));
+        Assert.True(archived.GetProperty("archived").GetBoolean());
+        await tenant.QrApi(teamId: wsId).GetAsync("/api/qrs-api/v2/teams").ErrorAsync(HttpStatusCode.Forbidden, "archived");
+    }
+
+    [Fact]
+    public async Task AnotherOrganizationsWorkspacesAreNotFound()
+    {
+        var a = await service.NewTenantAsync();
+        var b = await service.NewTenantAsync();
+        await V1ErrorAsync(await a.V1().PatchJsonAsync($"/v1/workspaces/{b.TeamId}", new { name = "x" }), HttpStatusCode.NotFound);
+        await V1ErrorAsync(await a.V1().DeleteAsync($"/v1/workspaces/{b.TeamId}"), HttpStatusCode.NotFound);
+        await V1ErrorAsync(await a.V1().DeleteAsync($"/v1/organizations/{b.OrgId}"), HttpStatusCode.NotFound);
+        var list = await V1Async(await a.V1().GetAsync("/v1/workspaces"));
+        Assert.DoesNotContain(list.GetProperty("data").EnumerateArray(), w => w.GetProperty("id").GetString() == b.TeamId);
+        await a.QrApi().GetAsync($"/api/teams-api/{b.TeamId}").ErrorAsync(HttpStatusCode.BadRequest, "Team not found");
+        var audit = await V1Async(await a.V1().GetAsync($"/v1/audit-logs?resource_id={b.TeamId}"));
+        Assert.Empty(audit.GetProperty("data").EnumerateArray());
+    }
+}
