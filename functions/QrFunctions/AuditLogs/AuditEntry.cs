@@ -65,8 +65,16 @@ public sealed class AuditEntry : ITableEntity
             if (JsonNode.DeepEquals(b, a)) continue;
             changes[key] = Secret.Contains(key)
                 ? new JsonObject { ["before"] = b is null ? null : "[redacted]", ["after"] = a is null ? null : "[redacted]" }
-                : new JsonObject { ["before"] = b?.DeepClone(), ["after"] = a?.DeepClone() };
+                : new JsonObject { ["before"] = Redacted(b), ["after"] = Redacted(a) };
         }
         return changes;
     }
+
+    /// <summary>A copy with secret-named fields at any depth (e.g. settings.password) replaced.</summary>
+    private static JsonNode? Redacted(JsonNode? node) => node switch
+    {
+        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, Secret.Contains(p.Key) && p.Value is not null ? (JsonNode?)"[redacted]" : Redacted(p.Value)))),
+        JsonArray a => new JsonArray(a.Select(Redacted).ToArray()),
+        _ => node?.DeepClone(),
+    };
 }

@@ -40,6 +40,17 @@ public static class ApiCalls
     public static async Task<JsonElement> DataAsync(this Task<HttpResponseMessage> response, HttpStatusCode expected = HttpStatusCode.OK) =>
         await (await response).DataAsync(expected);
 
+    /// <summary>Surface A actions that answer {"success": true} without data.</summary>
+    public static async Task<JsonElement> OkAsync(this Task<HttpResponseMessage> response)
+    {
+        var r = await response;
+        var text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)r.StatusCode}: {text}");
+        var body = JsonDocument.Parse(text).RootElement;
+        Assert.True(body.GetProperty("success").GetBoolean(), text);
+        return body;
+    }
+
     public static async Task<string> ErrorAsync(this Task<HttpResponseMessage> response, HttpStatusCode expected, string? contains = null) =>
         await (await response).ErrorAsync(expected, contains);
 
