@@ -2,9 +2,11 @@ using QrFunctions.Analytics;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
+using QrFunctions.ApiKeys;
 using QrFunctions.AuditLogs;
 using QrFunctions.Members;
 using QrFunctions.Organizations;
+using QrFunctions.Usage;
 using QrFunctions.Workspaces;
 using QrFunctions.Qrs;
 using QrFunctions.Teams;
@@ -37,6 +39,26 @@ public static class AppHost
         services.AddMemoryCache();
         services.AddSingleton<TenantDirectory>();
         services.AddSingleton<PlanCatalog>();
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new TeamRateLimiter(sp.GetRequiredService<StorageAccount>().Table(sp.GetRequiredService<StorageNames>().RateLimits), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<Usage.UsageMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<Usage.UsageMeter>());
+        services.AddRateLimiter(o =>
+        {
+            // The public availability check is limited per client address so displayIds cannot be enumerated.
+            o.AddPolicy("availability", context => System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
+                Scans.ScanRequest.ClientAddress(context, config.GetValue("QrFunctions:TrustForwardedFor", false))?.ToString() ?? "unknown",
+                _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
+                {
+                    TokenLimit = config.GetValue("QrFunctions:AvailabilityBurst", 20), TokensPerPeriod = config.GetValue("QrFunctions:AvailabilityPerSecond", 10),
+                    ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0, AutoReplenishment = true,
+                }));
+            o.OnRejected = (rejected, _) =>
+            {
+                rejected.HttpContext.Response.Headers.RetryAfter = "1";
+                return new ValueTask(ApiErrors.WriteAsync(rejected.HttpContext, 429, "rate_limited", "Too many availability checks from this address; retry in a second."));
+            };
+        });
         services.AddSingleton<AccessFilter>();
         services.AddSingleton<QrImages>();
         services.AddSingleton<QrStore>();
@@ -53,6 +75,7 @@ public static class AppHost
 
         var app = builder.Build();
         app.UseApiErrors();
+        app.UseRateLimiter();
         MapEndpoints(app);
         return app;
     }
@@ -70,7 +93,7 @@ public static class AppHost
             .WithMetadata(new NotAFunction()).ExcludeFromDescription();
         app.MapOpenApi().WithName("OpenApiDocument");
 
-        app.MapQrAvailability();
+        app.MapQrAvailability().RequireRateLimiting("availability");
         app.MapInviteAcceptance();
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
         api.MapQrs();
@@ -83,6 +106,8 @@ public static class AppHost
         v1.MapOrganizations();
         v1.MapWorkspaces();
         v1.MapAuditLogs();
+        v1.MapUsage();
+        v1.MapApiKeys();
 
         if (app.Configuration.GetValue("QrFunctions:DevEndpoints", false))
             api.MapGet("/dev/outbox", async (string email, StorageAccount storage) =>

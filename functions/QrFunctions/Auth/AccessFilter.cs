@@ -8,7 +8,7 @@ namespace QrFunctions.Auth;
 /// 401: no or wrong credentials, revoked/expired key, deleted organization.
 /// 403: valid key but no access to the team, paused member, role too low, plan without API access.
 /// </summary>
-public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans) : IEndpointFilter
+public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, TeamRateLimiter limiter, Usage.UsageMeter meter) : IEndpointFilter
 {
     public const string TeamHeader = "x-request-team-id";
     public const string ClientIdHeader = "x-request-client-id";
@@ -17,7 +17,13 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans) :
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
-        context.SetCaller(await AuthenticateAsync(context));
+        var caller = await AuthenticateAsync(context);
+        context.SetCaller(caller);
+        if (!caller.IsOperator)
+        {
+            await LimitAsync(context, caller);
+            meter.Count(caller, context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "unnamed");
+        }
         return await next(invocation);
     }
 
@@ -54,6 +60,21 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans) :
         if (role < needed)
             throw ApiProblem.Forbidden($"This action needs the {Roles.Name(needed)} role; the key acts as {Roles.Name(role)}.");
         return new Caller(key, org, team, role);
+    }
+
+    /// <summary>The plan's per-team rate: headers on every authenticated answer, 429 with Retry-After over it (no storage work for a rejection).</summary>
+    private async Task LimitAsync(HttpContext context, Caller caller)
+    {
+        var limits = plans.For(caller.Org!);
+        var decision = await limiter.AcquireAsync(caller.TeamId, limits.RequestsPerSecond, limits.Burst ?? limits.RequestsPerSecond, context.RequestAborted);
+        var headers = context.Response.Headers;
+        headers["X-RateLimit-Limit"] = decision.Limit.ToString();
+        headers["X-RateLimit-Remaining"] = decision.Remaining.ToString();
+        headers["X-RateLimit-Reset"] = decision.ResetUnixSeconds.ToString();
+        if (decision.Admitted) return;
+        var problem = new ApiProblem(429, $"Rate limit of {limits.RequestsPerSecond:0.##} requests per second for this team exceeded; retry after {decision.RetryAfterSeconds} s.");
+        problem.Headers["Retry-After"] = decision.RetryAfterSeconds.ToString();
+        throw problem;
     }
 
     /// <summary>The team and the role <paramref name="key"/> has in it; refusals as the contract wants them.</summary>

@@ -66,10 +66,17 @@ public class TestService : IAsyncLifetime
     }
 
     /// <summary>A new organization with one team and its owner's key.</summary>
-    public async Task<Tenant> NewTenantAsync(string plan = "Enterprise")
+    /// <param name="overrides">Plan overrides JSON (e.g. a higher rate so a test of another limit is not throttled).</param>
+    public async Task<Tenant> NewTenantAsync(string plan = "Enterprise", string? overrides = null)
     {
         var created = await OrganizationSetup.CreateAsync(Storage, Get<PlanCatalog>(), "Org " + Ids.Random(6), "org-" + Ids.Random(10), plan, null,
             $"owner-{Ids.Random(6)}@example.test", "Owner", "test");
+        if (overrides is not null)
+        {
+            var org = (await Storage.Orgs.GetEntityAsync<Organization>(created.Organization.Id, Organization.Row)).Value;
+            org.PlanOverrides = overrides;
+            await Storage.Orgs.UpdateEntityAsync(org, org.ETag);
+        }
         return new Tenant(this, created.Organization.Id, created.Team.Id, created.OwnerEmail, created.OwnerKey);
     }
 }

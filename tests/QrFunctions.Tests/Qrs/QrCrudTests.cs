@@ -202,7 +202,7 @@ public class QrCrudTests(TestService service) : IClassFixture<TestService>
     {
         var tenant = await service.NewTenantAsync("Pro");
         var org = (await service.Storage.Orgs.GetEntityAsync<QrFunctions.Organizations.Organization>(tenant.OrgId, "org")).Value;
-        org.PlanOverrides = """{"maxQrCodesPerTeam":2}""";
+        org.PlanOverrides = """{"maxQrCodesPerTeam":2,"requestsPerSecond":100,"burst":100}""";
         await service.Storage.Orgs.UpdateEntityAsync(org, org.ETag);
         service.Get<TenantDirectory>().ForgetOrg(tenant.OrgId);
         var client = tenant.QrApi();

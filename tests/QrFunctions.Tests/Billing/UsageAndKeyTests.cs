@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging.Abstractions;
+using QrFunctions.Auth;
+using QrFunctions.Tests.Infrastructure;
+using QrFunctions.Usage;
+using Xunit;
+
+namespace QrFunctions.Tests.Billing;
+
+public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
+{
+    private static string Today => DateTime.UtcNow.ToString("yyyy-MM-dd");
+
+    [Fact]
+    public async Task BillableCallsAreCountedExactlyAfterAFlushAndNotTwice()
+    {
+        var tenant = await service.NewTenantAsync();
+        var client = tenant.QrApi();
+        for (var i = 0; i < 7; i++) (await client.GetAsync("/api/qr-templates-api")).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await tenant.QrApi(tenant.OwnerKey with { Secret = "wrong" }).GetAsync("/api/qr-templates-api")).StatusCode);
+        var meter = service.Get<UsageMeter>();
+        await meter.FlushAsync(CancellationToken.None);
+        await meter.FlushAsync(CancellationToken.None); // nothing new: must not add anything
+
+        var byEndpoint = await (await tenant.V1().GetAsync($"/v1/usage?from={Today}&to={Today}&group_by=endpoint")).BodyAsync();
+        var templates = byEndpoint.GetProperty("data").EnumerateArray().Single(r => r.GetProperty("endpoint").GetString() == "TemplatesList");
+        Assert.Equal(7, templates.GetProperty("calls").GetInt64());
+        var byKey = await (await tenant.V1().GetAsync($"/v1/usage?from={Today}&to={Today}&group_by=key")).BodyAsync();
+        Assert.Contains(byKey.GetProperty("data").EnumerateArray(), r => r.GetProperty("key").GetString() == tenant.OwnerKey.KeyId);
+    }
+
+    [Fact]
+    public async Task CountsFromARestartedInstanceAddUp()
+    {
+        var tenant = await service.NewTenantAsync();
+        var caller = new Caller(new ApiKey { PartitionKey = "key_restart" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
+            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
+        var config = new ConfigurationBuilder().Build();
+        var before = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, config);
+        for (var i = 0; i < 3; i++) before.Count(caller, "QrsList");
+        await before.StopAsync(CancellationToken.None); // shutdown flushes
+        var after = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, config);
+        for (var i = 0; i < 4; i++) after.Count(caller, "QrsList");
+        await after.FlushAsync(CancellationToken.None);
+        var rows = await UsageMeter.ReadAsync(service.Storage, tenant.OrgId, Today, Today, "endpoint", CancellationToken.None);
+        Assert.Equal(7, rows.Single(r => r.Group == "QrsList").Count);
+    }
+
+    [Fact]
+    public async Task BadUsagePeriodsAreRefused()
+    {
+        var tenant = await service.NewTenantAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().GetAsync("/v1/usage?from=2026-01-02&to=2026-01-01")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().GetAsync("/v1/usage?from=2024-01-01&to=2026-01-01")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().GetAsync("/v1/usage?from=yesterday&to=2026-01-01")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().GetAsync($"/v1/usage?from={Today}&to={Today}&group_by=color")).StatusCode);
+        var viewer = tenant.V1(await tenant.MemberKeyAsync(Role.Viewer));
+        Assert.Equal(HttpStatusCode.Forbidden, (await viewer.GetAsync($"/v1/usage?from={Today}&to={Today}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task AKeyWorksInBothFormsIsListedWithoutItsSecretAndStopsWhenRevoked()
+    {
+        var tenant = await service.NewTenantAsync();
+        var created = await (await tenant.V1().PostJsonAsync("/v1/api-keys", new { name = "CI deploy" })).BodyAsync();
+        var id = created.GetProperty("id").GetString()!;
+        var secret = created.GetProperty("client_secret").GetString()!;
+        Assert.Equal($"qr3_sk_{id}.{secret}", created.GetProperty("token").GetString());
+        var key = new IssuedKey(id, secret);
+
+        (await tenant.QrApi(key).GetAsync("/api/qr-templates-api")).EnsureSuccessStatusCode();
+        (await tenant.V1(key).GetAsync("/v1/organizations")).EnsureSuccessStatusCode();
+
+        var list = await (await tenant.V1().GetAsync("/v1/api-keys")).GetAsync();
+        Assert.DoesNotContain(secret, list);
+        var listed = JsonDocument.Parse(list).RootElement.GetProperty("data").EnumerateArray().Single(k => k.GetProperty("id").GetString() == id);
+        Assert.Equal("CI deploy", listed.GetProperty("name").GetString());
+        Assert.False(listed.GetProperty("revoked").GetBoolean());
+
+        var other = await service.NewTenantAsync();
+        Assert.Equal(HttpStatusCode.NotFound, (await other.V1().DeleteAsync($"/v1/api-keys/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await tenant.V1().DeleteAsync($"/v1/api-keys/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await tenant.QrApi(key).GetAsync("/api/qr-templates-api")).StatusCode);
+        var audit = await (await tenant.V1().GetAsync($"/v1/audit-logs?resource_type=api_keys&resource_id={id}")).BodyAsync();
+        Assert.Equal(["api_keys.revoked", "api_keys.created"], audit.GetProperty("data").EnumerateArray().Select(e => e.GetProperty("action").GetString()));
+    }
+
+    [Fact]
+    public async Task AnExpiredKeyIsUnauthorizedAndBadKeyRequestsAreRefused()
+    {
+        var tenant = await service.NewTenantAsync();
+        var issued = await QrFunctions.Organizations.OrganizationSetup.IssueUserKeyAsync(service.Storage, tenant.OrgId, tenant.TeamId, tenant.OwnerEmail, "old", "test",
+            DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await tenant.QrApi(issued).GetAsync("/api/qr-templates-api")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().PostJsonAsync("/v1/api-keys", new { name = "x", expires_at = "2001-01-01T00:00:00Z" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().PostJsonAsync("/v1/api-keys", new { name = "x", scope = "god" })).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().PostJsonAsync("/v1/api-keys", new { scope = "workspace" })).StatusCode);
+        var editor = tenant.V1(await tenant.MemberKeyAsync(Role.Editor));
+        Assert.Equal(HttpStatusCode.Forbidden, (await editor.PostJsonAsync("/v1/api-keys", new { name = "x" })).StatusCode);
+    }
+}
+
+internal static class ResponseText
+{
+    public static Task<string> GetAsync(this HttpResponseMessage response) => response.Content.ReadAsStringAsync();
+}
