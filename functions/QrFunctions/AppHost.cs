@@ -7,6 +7,7 @@ using QrFunctions.AuditLogs;
 using QrFunctions.Members;
 using QrFunctions.Organizations;
 using QrFunctions.Usage;
+using QrFunctions.Webhooks;
 using QrFunctions.Workspaces;
 using QrFunctions.Qrs;
 using QrFunctions.Teams;
@@ -60,6 +61,7 @@ public static class AppHost
             };
         });
         services.AddSingleton<AccessFilter>();
+        services.AddSingleton<Webhooks.WebhookPublisher>();
         services.AddSingleton<QrImages>();
         services.AddSingleton<QrStore>();
         services.AddSingleton<QrListing>();
@@ -108,6 +110,7 @@ public static class AppHost
         v1.MapAuditLogs();
         v1.MapUsage();
         v1.MapApiKeys();
+        v1.MapWebhooks();
 
         if (app.Configuration.GetValue("QrFunctions:DevEndpoints", false))
             api.MapGet("/dev/outbox", async (string email, StorageAccount storage) =>

@@ -18,7 +18,7 @@ namespace QrFunctions.Analytics;
 ///      marker "applied|{batchId}"; if the marker exists the message was already counted.
 /// Counter rows get one transaction per message and code, not one write per scan (see docs/scans.md).
 /// </summary>
-public sealed partial class ScanBatchAggregator(StorageAccount storage, ILogger<ScanBatchAggregator> log) : IQueueMessageHandler
+public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks.WebhookPublisher webhooks, ILogger<ScanBatchAggregator> log) : IQueueMessageHandler
 {
     private const int MaxCounterAttempts = 40;
 
@@ -36,6 +36,14 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, ILogger<
         await Task.WhenAll(batch.Events.Select((e, i) => (Event: e, Index: i)).GroupBy(x => x.Event.QrId)
             .Select(code => AggregateCodeAsync(batch.BatchId, code.Key, code.ToList(), ct)));
         log.LogDebug("Aggregated scan batch {BatchId}: {Count} events", batch.BatchId, batch.Events.Count);
+        // scans.recorded goes out per batch and team (a redelivered batch may notify twice; the batch id lets receivers deduplicate).
+        foreach (var team in batch.Events.GroupBy(e => e.TeamId))
+            await webhooks.PublishAsync(team.Key, "scans.recorded", new System.Text.Json.Nodes.JsonObject
+            {
+                ["batch_id"] = batch.BatchId,
+                ["scans"] = new System.Text.Json.Nodes.JsonArray(team.GroupBy(e => e.QrId)
+                    .Select(q => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["qr_id"] = q.Key, ["count"] = q.Count() }).ToArray()),
+            }, ct);
     }
 
     /// <summary>A message that is not a well-formed batch throws: retried, then moved to the poison queue for a person to look at.</summary>

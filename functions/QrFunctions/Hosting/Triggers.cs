@@ -7,5 +7,6 @@ public static class Triggers
     [
         new("AggregateScans", n => n.ScanEventsQueue, typeof(Analytics.ScanBatchAggregator)),
         new("SendEmail", n => n.EmailOutboxQueue, typeof(Email.EmailSender)),
+        new("DeliverWebhooks", n => n.WebhookDeliveriesQueue, typeof(Webhooks.WebhookDeliverer)),
     ];
 }

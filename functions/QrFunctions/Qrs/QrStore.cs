@@ -38,7 +38,7 @@ public sealed record StoredQr(TableEntity Row, JsonObject Doc)
 /// 404 until its next update republishes it; a crash between (1) and (2) leaves a reservation with no code,
 /// which a later create of that displayId takes over after <see cref="StaleReservation"/>.
 /// </summary>
-public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog plans, IMemoryCache cache, IConfiguration configuration)
+public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog plans, IMemoryCache cache, Webhooks.WebhookPublisher webhooks, IConfiguration configuration)
 {
     public static readonly TimeSpan StaleReservation = TimeSpan.FromMinutes(5);
     private readonly string _publicBaseUrl = configuration["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/";
@@ -121,6 +121,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             await SubmitWithCounterAsync(team.Id, actions, +1, ct);
 
             await PublishAsync(displayId, qrId, team, pending ? null : doc, ct);
+            await webhooks.PublishAsync(team.Id, "codes.created", doc, ct);
             return new StoredQr(row, doc);
         }
         catch
@@ -178,6 +179,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
                     await PublishAsync(newDisplayId, qrId, team, doc, ct);
                     if (displayIdChanged) await ReleaseAsync(oldDisplayId, qrId, ct);
                 }
+                await webhooks.PublishAsync(team.Id, "codes.updated", doc, ct);
                 return new StoredQr(row, doc);
             }
             catch (TableTransactionFailedException ex) when (ex.Status == 412 && attempt < 5)
@@ -229,6 +231,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             ["QrId"] = qrId, ["TeamId"] = team.Id, ["OrgId"] = team.OrgId, ["State"] = "deleted", ["UpdatedAt"] = now,
         }, TableUpdateMode.Replace, ct);
         row.ETag = default;
+        await webhooks.PublishAsync(team.Id, "codes.deleted", doc, ct);
         return new StoredQr(row, doc);
     }
 

@@ -86,7 +86,7 @@ public class ScanTestService : TestService
         Get<TenantDirectory>().ForgetTeam(teamId);
     }
 
-    public ScanBatchAggregator NewAggregator() => new(Storage, NullLogger<ScanBatchAggregator>.Instance);
+    public ScanBatchAggregator NewAggregator() => new(Storage, Get<QrFunctions.Webhooks.WebhookPublisher>(), NullLogger<ScanBatchAggregator>.Instance);
 
     /// <summary>Runs the queue trigger until the scan queue is empty, as the poller would.</summary>
     public async Task AggregateAsync()

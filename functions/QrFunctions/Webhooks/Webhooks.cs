@@ -1,0 +1,203 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure;
+using Azure.Data.Tables;
+using Microsoft.Extensions.Caching.Memory;
+using QrFunctions.Api;
+using QrFunctions.AuditLogs;
+using QrFunctions.Auth;
+using QrFunctions.Hosting;
+using QrFunctions.Organizations;
+using QrFunctions.Storage;
+
+namespace QrFunctions.Webhooks;
+
+/// <summary>
+/// teamdata partition (PartitionKey = teamId) rows "webhook|{id}": a subscription (URL, events, signing
+/// secret, enabled, consecutive failures). Secrets are stored as they are because signing needs them; the
+/// API shows one only when the subscription is created.
+/// </summary>
+public static class WebhookRows
+{
+    public const string RowPrefix = "webhook|";
+    public const int DisableAfterFailures = 8;
+    public static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(10), TimeSpan.FromHours(1), TimeSpan.FromHours(3), TimeSpan.FromHours(6)];
+
+    public static readonly string[] Events = ["codes.created", "codes.updated", "codes.deleted", "scans.recorded", "members.added", "members.updated", "members.removed", "members.*"];
+
+    public static bool Wants(TableEntity subscription, string eventType)
+    {
+        var events = JsonSerializer.Deserialize<string[]>(subscription.GetString("Events") ?? "[]") ?? [];
+        return events.Any(e => e == eventType || (e.EndsWith(".*", StringComparison.Ordinal) && eventType.StartsWith(e[..^1], StringComparison.Ordinal)));
+    }
+
+    /// <summary>"v1=" + hex HMAC-SHA256(secret, "{timestamp}.{body}"): the receiver recomputes it and compares.</summary>
+    public static string Sign(string secret, long timestamp, string body) =>
+        "v1=" + Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{timestamp}.{body}")));
+}
+
+/// <summary>One delivery to do: carried by the webhook-deliveries queue, re-enqueued with a delay after a failure.</summary>
+public sealed record WebhookDelivery(string DeliveryId, string TeamId, string SubscriptionId, string EventType, string Payload, int Attempt);
+
+/// <summary>Finds a team's subscriptions for an event and queues one delivery each. Callers never fail because of it.</summary>
+public sealed class WebhookPublisher(StorageAccount storage, IMemoryCache cache, ILogger<WebhookPublisher> log)
+{
+    public async Task PublishAsync(string teamId, string eventType, JsonNode data, CancellationToken ct)
+    {
+        try
+        {
+            var subscriptions = await cache.GetOrCreateAsync(("webhooks", teamId), async e =>
+            {
+                e.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(5);
+                var rows = new List<TableEntity>();
+                await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, WebhookRows.RowPrefix), cancellationToken: ct))
+                    rows.Add(row);
+                return rows;
+            }) ?? [];
+            var payload = new JsonObject { ["type"] = eventType, ["team_id"] = teamId, ["created_at"] = OrganizationsApi.Iso(Clock.NowMs()), ["data"] = data.DeepClone() }.ToJsonString();
+            foreach (var s in subscriptions.Where(s => s.GetBoolean("Enabled") != false && WebhookRows.Wants(s, eventType)))
+                await storage.Queue(storage.Names.WebhookDeliveriesQueue).SendMessageAsync(JsonSerializer.Serialize(
+                    new WebhookDelivery(Ids.New("dlv"), teamId, s.RowKey[WebhookRows.RowPrefix.Length..], eventType, payload, 0)), ct);
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            log.LogError(ex, "Could not queue {Event} webhooks of team {Team}", eventType, teamId);
+        }
+    }
+
+    public void Forget(string teamId) => cache.Remove(("webhooks", teamId));
+}
+
+/// <summary>
+/// Queue trigger DeliverWebhooks: POSTs the event, signed; on failure re-queues it with exponential backoff,
+/// and after <see cref="WebhookRows.DisableAfterFailures"/> consecutive failures disables the subscription
+/// with an audit entry. It completes the queue message itself either way, so the host never poisons it.
+/// </summary>
+public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log) : IQueueMessageHandler
+{
+    private readonly bool _allowPrivate = configuration.GetValue("Webhooks:AllowPrivateTargets", false);
+    private HttpClient? _http;
+    private HttpClient Http => _http ??= WebhookTargets.CreateClient(_allowPrivate);
+
+    public async Task HandleAsync(QueueMessage message, CancellationToken ct)
+    {
+        var delivery = JsonSerializer.Deserialize<WebhookDelivery>(message.Body) ?? throw new FormatException("Empty webhook delivery.");
+        var row = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(delivery.TeamId, WebhookRows.RowPrefix + delivery.SubscriptionId, cancellationToken: ct);
+        if (!row.HasValue || row.Value!.GetBoolean("Enabled") == false) return; // unsubscribed or disabled meanwhile
+        var subscription = row.Value;
+
+        var timestamp = time.GetUtcNow().ToUnixTimeSeconds();
+        var request = new HttpRequestMessage(HttpMethod.Post, subscription.GetString("Url")) { Content = new StringContent(delivery.Payload, Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-QrFunctions-Event", delivery.EventType);
+        request.Headers.Add("X-QrFunctions-Delivery", delivery.DeliveryId);
+        request.Headers.Add("X-QrFunctions-Timestamp", timestamp.ToString());
+        request.Headers.Add("X-QrFunctions-Signature", WebhookRows.Sign(subscription.GetString("Secret"), timestamp, delivery.Payload));
+        bool delivered;
+        try
+        {
+            using var response = await Http.SendAsync(request, ct);
+            delivered = response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            log.LogWarning("Webhook {Delivery} to subscription {Subscription} failed: {Error}", delivery.DeliveryId, delivery.SubscriptionId, ex.Message);
+            delivered = false;
+        }
+        await RecordOutcomeAsync(delivery, subscription, delivered, ct);
+    }
+
+    private async Task RecordOutcomeAsync(WebhookDelivery delivery, TableEntity subscription, bool delivered, CancellationToken ct)
+    {
+        var failures = delivered ? 0 : (subscription.GetInt32("ConsecutiveFailures") ?? 0) + 1;
+        subscription["ConsecutiveFailures"] = failures;
+        var disable = failures >= WebhookRows.DisableAfterFailures;
+        var actions = new List<TableTransactionAction>();
+        if (disable)
+        {
+            subscription["Enabled"] = false;
+            actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(delivery.TeamId, "system", "webhook-deliverer", "webhooks.disabled", "webhooks", delivery.SubscriptionId,
+                new JsonObject { ["enabled"] = new JsonObject { ["before"] = true, ["after"] = false }, ["consecutive_failures"] = new JsonObject { ["before"] = failures - 1, ["after"] = failures } })));
+            log.LogError("Webhook subscription {Subscription} disabled after {Failures} consecutive failures", delivery.SubscriptionId, failures);
+        }
+        actions.Insert(0, new(TableTransactionActionType.UpdateMerge, subscription, ETag.All));
+        await storage.TeamData.SubmitTransactionAsync(actions, ct);
+        if (delivered || disable) return;
+        var delay = WebhookRows.Backoff[Math.Min(delivery.Attempt, WebhookRows.Backoff.Length - 1)];
+        await storage.Queue(storage.Names.WebhookDeliveriesQueue).SendMessageAsync(JsonSerializer.Serialize(delivery with { Attempt = delivery.Attempt + 1 }), delay, cancellationToken: ct);
+    }
+}
+
+/// <summary>/v1/webhooks: subscribe a URL to events, list, unsubscribe (admin).</summary>
+public static class WebhooksApi
+{
+    public static void MapWebhooks(this RouteGroupBuilder v1)
+    {
+        var hooks = v1.MapGroup("/webhooks").WithTags("Webhooks").Requires(Role.Admin);
+        hooks.MapPost("", CreateAsync).WithName("WebhooksCreate").WithSummary("Subscribe a URL to events; the signing secret is shown once");
+        hooks.MapGet("", ListAsync).WithName("WebhooksList").WithSummary("The workspace's subscriptions");
+        hooks.MapDelete("/{id}", DeleteAsync).WithName("WebhooksDelete").WithSummary("Unsubscribe");
+    }
+
+    private static object View(TableEntity row) => new
+    {
+        id = row.RowKey[WebhookRows.RowPrefix.Length..], url = row.GetString("Url"), events = JsonNode.Parse(row.GetString("Events") ?? "[]"),
+        enabled = row.GetBoolean("Enabled") != false, consecutive_failures = row.GetInt32("ConsecutiveFailures") ?? 0,
+        created_at = OrganizationsApi.Iso(row.GetInt64("CreatedAt") ?? 0),
+    };
+
+    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, IConfiguration config, WebhookPublisher publisher)
+    {
+        var caller = context.Caller();
+        var body = await RequestJson.ReadObjectAsync(context);
+        var uri = WebhookTargets.Validate(body.OptionalString("url", 2048));
+        await WebhookTargets.EnsurePublicAsync(uri, config.GetValue("Webhooks:AllowPrivateTargets", false), context.RequestAborted);
+        var events = body.OptionalStringArray("events", 20, 64) ?? throw ApiProblem.BadRequest("events is required (e.g. [\"codes.created\"]).");
+        if (events.Count == 0 || events.Any(e => !WebhookRows.Events.Contains(e)))
+            throw ApiProblem.BadRequest($"events must be some of {string.Join(", ", WebhookRows.Events)}.");
+        var id = Ids.New("whk");
+        var secret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', '-').Replace('/', '_');
+        var row = new TableEntity(caller.TeamId, WebhookRows.RowPrefix + id)
+        {
+            ["Url"] = uri.ToString(), ["Events"] = JsonSerializer.Serialize(events), ["Secret"] = secret, ["Enabled"] = true,
+            ["ConsecutiveFailures"] = 0, ["CreatedAt"] = Clock.NowMs(),
+        };
+        await storage.TeamData.SubmitTransactionAsync(
+        [
+            new TableTransactionAction(TableTransactionActionType.Add, row),
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "webhooks.created", "webhooks", id,
+                new JsonObject { ["url"] = new JsonObject { ["before"] = null, ["after"] = uri.ToString() } })),
+        ], context.RequestAborted);
+        publisher.Forget(caller.TeamId);
+        return Envelope.V1(new { id, url = uri.ToString(), events, enabled = true, signing_secret = secret }, 201);
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
+    {
+        var rows = new List<object>();
+        await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(context.Caller().TeamId, WebhookRows.RowPrefix), cancellationToken: context.RequestAborted))
+            rows.Add(View(row));
+        return Envelope.V1List(rows, null);
+    }
+
+    private static async Task<IResult> DeleteAsync(HttpContext context, StorageAccount storage, WebhookPublisher publisher, string id)
+    {
+        var caller = context.Caller();
+        if (id.IndexOfAny(['/', '\\', '#', '?']) >= 0) throw ApiProblem.NotFound("Webhook not found.");
+        try
+        {
+            await storage.TeamData.SubmitTransactionAsync(
+            [
+                new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(caller.TeamId, WebhookRows.RowPrefix + id), ETag.All),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "webhooks.deleted", "webhooks", id, null)),
+            ], context.RequestAborted);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status == 404)
+        {
+            throw ApiProblem.NotFound("Webhook not found.");
+        }
+        publisher.Forget(caller.TeamId);
+        return Envelope.V1(new { id, deleted = true });
+    }
+}
