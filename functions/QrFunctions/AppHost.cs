@@ -21,7 +21,8 @@ namespace QrFunctions;
 /// <summary>Service registration and the route table: the one list of endpoints Kestrel serves and function.json is generated from.</summary>
 public static class AppHost
 {
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    /// <param name="mapEndpoints">false builds the services only (benchmarks map their own variant of a route).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, bool mapEndpoints = true)
     {
         // Content root = the executable's folder: the Functions host starts it from elsewhere.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -78,7 +79,7 @@ public static class AppHost
         var app = builder.Build();
         app.UseApiErrors();
         app.UseRateLimiter();
-        MapEndpoints(app);
+        if (mapEndpoints) MapEndpoints(app);
         return app;
     }
 

@@ -28,11 +28,20 @@ public sealed class PlanCatalog(IConfiguration configuration)
 
     public bool Exists(string plan) => _plans.ContainsKey(plan);
 
+    // Merged limits per (plan, overrides): every authenticated call asks, and the JSON merge is not free.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), PlanLimits> _merged = new();
+
     public PlanLimits For(Organization org)
     {
         var limits = _plans.TryGetValue(org.Plan, out var p) ? p : new PlanLimits();
         if (string.IsNullOrEmpty(org.PlanOverrides)) return limits;
-        var overrides = JsonSerializer.Deserialize<JsonElement>(org.PlanOverrides);
+        if (_merged.Count > 10_000) _merged.Clear();
+        return _merged.GetOrAdd((org.Plan, org.PlanOverrides), _ => Merge(limits, org.PlanOverrides));
+    }
+
+    private static PlanLimits Merge(PlanLimits limits, string planOverrides)
+    {
+        var overrides = JsonSerializer.Deserialize<JsonElement>(planOverrides);
         var merged = JsonSerializer.SerializeToElement(limits, JsonSerializerOptions.Web);
         var dict = merged.EnumerateObject().ToDictionary(x => x.Name, x => x.Value);
         foreach (var o in overrides.EnumerateObject()) dict[o.Name] = o.Value;

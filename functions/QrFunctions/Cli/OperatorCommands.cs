@@ -11,6 +11,7 @@ namespace QrFunctions.Cli;
 /// points at (Azurite, or the deployed account with the operator's Azure login):
 ///   operator create-org --name N --slug S --plan P --owner-email E [--owner-name N] [--billing-email E]
 ///   operator create-operator-key [--name N]
+///   operator usage-csv --org ORG --from YYYY-MM-DD --to YYYY-MM-DD   (billing export: day,team,key,endpoint,calls)
 ///   dev-seed --out FILE          (idempotent: reuses FILE's credentials while they still work)
 ///   functions-manifest DIR       (host.json and one function.json per function, from the route table)
 /// Output is JSON on stdout.
@@ -29,6 +30,7 @@ public static class OperatorCommands
                 "dev-seed" => await DevSeedAsync(Options(args.Skip(1))),
                 "operator" when args.Length >= 2 && args[1] == "create-org" => await CreateOrgAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "create-operator-key" => await CreateOperatorKeyAsync(Options(args.Skip(2))),
+                "operator" when args.Length >= 2 && args[1] == "usage-csv" => await UsageCsvAsync(Options(args.Skip(2))),
                 _ => Usage(),
             };
         }
@@ -45,6 +47,7 @@ public static class OperatorCommands
             usage:
               QrFunctions operator create-org --name NAME --slug SLUG --plan PLAN --owner-email EMAIL [--owner-name NAME] [--billing-email EMAIL]
               QrFunctions operator create-operator-key [--name NAME]
+              QrFunctions operator usage-csv --org ORG_ID --from YYYY-MM-DD --to YYYY-MM-DD
               QrFunctions dev-seed --out FILE
               QrFunctions functions-manifest DIR
             """);
@@ -76,6 +79,18 @@ public static class OperatorCommands
         await AppHost.PrepareStorageAsync(app);
         var key = await OrganizationSetup.IssueOperatorKeyAsync(app.Services.GetRequiredService<StorageAccount>(), o.GetValueOrDefault("name", "operator"));
         Console.WriteLine(JsonSerializer.Serialize(new { clientId = key.KeyId, clientSecret = key.Secret, bearerToken = key.BearerToken }, Indented));
+        return 0;
+    }
+
+    /// <summary>Billable calls of one organization for a period as CSV, one line per day, team, key and endpoint.</summary>
+    private static async Task<int> UsageCsvAsync(Dictionary<string, string> o)
+    {
+        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
+        var storage = app.Services.GetRequiredService<StorageAccount>();
+        var (from, to) = QrFunctions.Usage.UsageApi.Period(Need(o, "from"), Need(o, "to"));
+        Console.WriteLine("day,team_id,key_id,endpoint,calls");
+        foreach (var line in await QrFunctions.Usage.UsageMeter.DetailAsync(storage, Need(o, "org"), from, to, CancellationToken.None))
+            Console.WriteLine(line);
         return 0;
     }
 

@@ -85,6 +85,19 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
         }
     }
 
+    /// <summary>CSV lines "day,team,key,endpoint,calls" of an organization for days [from, to], summed over instances and flushes.</summary>
+    public static async Task<List<string>> DetailAsync(StorageAccount storage, string orgId, string from, string to, CancellationToken ct)
+    {
+        var totals = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {orgId} and RowKey ge {from} and RowKey lt {to + "}"}");
+        await foreach (var row in storage.Table(storage.Names.Usage).QueryAsync<TableEntity>(filter, cancellationToken: ct))
+        {
+            var key = string.Join(',', row.GetString("Day"), row.GetString("TeamId"), row.GetString("KeyId"), row.GetString("Endpoint"));
+            totals[key] = totals.GetValueOrDefault(key) + (row.GetInt64("Count") ?? 0);
+        }
+        return totals.Select(t => $"{t.Key},{t.Value}").ToList();
+    }
+
     /// <summary>Summed counts of an organization for days [from, to], one row per group.</summary>
     public static async Task<List<(string Group, long Count)>> ReadAsync(StorageAccount storage, string orgId, string from, string to, string groupBy, CancellationToken ct)
     {

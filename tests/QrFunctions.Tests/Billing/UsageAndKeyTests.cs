@@ -106,3 +106,19 @@ internal static class ResponseText
 {
     public static Task<string> GetAsync(this HttpResponseMessage response) => response.Content.ReadAsStringAsync();
 }
+
+public class UsageExportTests(TestService service) : IClassFixture<TestService>
+{
+    [Fact]
+    public async Task TheBillingExportHasOneLinePerDayTeamKeyAndEndpoint()
+    {
+        var tenant = await service.NewTenantAsync();
+        for (var i = 0; i < 3; i++) (await tenant.QrApi().GetAsync("/api/qr-templates-api")).EnsureSuccessStatusCode();
+        (await tenant.QrApi().GetAsync("/api/qrs-api/v2/teams")).EnsureSuccessStatusCode();
+        await service.Get<UsageMeter>().FlushAsync(CancellationToken.None);
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd");
+        var lines = await UsageMeter.DetailAsync(service.Storage, tenant.OrgId, today, today, CancellationToken.None);
+        Assert.Contains($"{today},{tenant.TeamId},{tenant.OwnerKey.KeyId},TemplatesList,3", lines);
+        Assert.Contains($"{today},{tenant.TeamId},{tenant.OwnerKey.KeyId},QrsList,1", lines);
+    }
+}
