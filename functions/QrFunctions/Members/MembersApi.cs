@@ -10,6 +10,7 @@ using QrFunctions.Email;
 using QrFunctions.Organizations;
 using QrFunctions.Storage;
 using QrFunctions.Teams;
+using QrFunctions.Webhooks;
 
 namespace QrFunctions.Members;
 
@@ -64,17 +65,18 @@ public static class MembersApi
     private static string Email(string value, string field = "email") =>
         OrganizationSetup.IsEmail(value) ? value.Trim().ToLowerInvariant() : throw ApiProblem.BadRequest($"{field} must be an email address.");
 
-    private static async Task<IResult> AddOrUpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, IConfiguration config)
+    private static async Task<IResult> AddOrUpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, IConfiguration config, WebhookPublisher webhooks)
     {
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
         var email = Email(body.RequiredString("email", 254));
         var role = Roles.ParseAssignable(body.OptionalString("role", 16));
-        await AddToTeamAsync(context.Caller(), context.Caller().Team!, name, email, role, storage, directory, config, context.RequestAborted);
+        await AddToTeamAsync(context.Caller(), context.Caller().Team!, name, email, role, storage, directory, config, webhooks, context.RequestAborted);
         return Envelope.Success();
     }
 
-    private static async Task AddToTeamAsync(Caller caller, Team team, string name, string email, Role role, StorageAccount storage, TenantDirectory directory, IConfiguration config, CancellationToken ct)
+    private static async Task AddToTeamAsync(Caller caller, Team team, string name, string email, Role role, StorageAccount storage, TenantDirectory directory, IConfiguration config,
+        WebhookPublisher webhooks, CancellationToken ct)
     {
         var existing = await storage.TeamData.GetEntityIfExistsAsync<Membership>(team.Id, Membership.RowOf(email), cancellationToken: ct);
         var now = Clock.NowMs();
@@ -92,6 +94,7 @@ public static class MembersApi
                 new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.updated", "members", email, changes)),
             ], ct);
             directory.ForgetMembership(team.Id, email);
+            await webhooks.PublishAsync(team.Id, "members.updated", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = member.Role }, ct);
             return;
         }
         var (token, invite) = Invites.New(team.Id, email);
@@ -118,6 +121,7 @@ public static class MembersApi
         await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
         await SendInviteAsync(storage, config, team, email, token, ct);
         directory.ForgetMembership(team.Id, email);
+        await webhooks.PublishAsync(team.Id, "members.added", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = Roles.Name(role), ["status"] = "invited" }, ct);
     }
 
     private static Task SendInviteAsync(StorageAccount storage, IConfiguration config, Team team, string email, string token, CancellationToken ct)
@@ -190,7 +194,7 @@ public static class MembersApi
         return Envelope.Success();
     }
 
-    private static async Task<IResult> RemoveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    private static async Task<IResult> RemoveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, WebhookPublisher webhooks, string email)
     {
         var caller = context.Caller();
         email = Email(email);
@@ -200,6 +204,7 @@ public static class MembersApi
             throw ApiProblem.BadRequest("This is the member's last team; delete the member instead.");
         await RemoveFromTeamAsync(storage, caller, caller.TeamId, member, "members.removed", context.RequestAborted);
         directory.ForgetMembership(caller.TeamId, email);
+        await webhooks.PublishAsync(caller.TeamId, "members.removed", new JsonObject { ["email"] = email }, context.RequestAborted);
         return Envelope.Success();
     }
 
@@ -216,7 +221,7 @@ public static class MembersApi
         catch (RequestFailedException ex) when (ex.Status == 404) { }
     }
 
-    private static async Task<IResult> DeleteCompletelyAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    private static async Task<IResult> DeleteCompletelyAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, WebhookPublisher webhooks, string email)
     {
         var caller = context.Caller();
         email = Email(email);
@@ -235,11 +240,12 @@ public static class MembersApi
         {
             await RemoveFromTeamAsync(storage, caller, m.TeamId, m, "members.deleted", context.RequestAborted);
             directory.ForgetMembership(m.TeamId, email);
+            await webhooks.PublishAsync(m.TeamId, "members.removed", new JsonObject { ["email"] = email, ["deleted"] = true }, context.RequestAborted);
         }
         return Envelope.Success("Member deleted successfully");
     }
 
-    private static async Task<IResult> BulkAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, IConfiguration config)
+    private static async Task<IResult> BulkAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, IConfiguration config, WebhookPublisher webhooks)
     {
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
@@ -257,7 +263,7 @@ public static class MembersApi
             if (callerRole < Role.Admin) throw ApiProblem.Forbidden($"Adding members to team {teamId} needs the admin role.");
             targets.Add((team, role));
         }
-        foreach (var (team, role) in targets) await AddToTeamAsync(caller, team, name, email, role, storage, directory, config, context.RequestAborted);
+        foreach (var (team, role) in targets) await AddToTeamAsync(caller, team, name, email, role, storage, directory, config, webhooks, context.RequestAborted);
         return Envelope.Success();
     }
 

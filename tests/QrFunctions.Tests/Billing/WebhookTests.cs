@@ -99,6 +99,25 @@ public class WebhookDeliveryTests(WebhookTestService service) : IClassFixture<We
     }
 }
 
+public class MemberWebhookTests(WebhookTestService service) : IClassFixture<WebhookTestService>
+{
+    [Fact]
+    public async Task AWildcardSubscriptionIsQueuedMemberEvents()
+    {
+        var tenant = await service.NewTenantAsync();
+        await (await tenant.V1().PostJsonAsync("/v1/webhooks", new { url = "http://127.0.0.1:9/hook", events = new[] { "members.*" } })).BodyAsync();
+        await tenant.QrApi().PutJsonAsync($"/api/teams-api/{tenant.TeamId}/members", new { name = "N", email = "n@example.test", role = "viewer" }).OkAsync();
+        await tenant.QrApi().PostJsonAsync("/api/qrs-api", new { qrType = "WEB", qrRedirectUrl = "https://a.example/" }).DataAsync(HttpStatusCode.Created);
+        var queue = service.Storage.Queue(service.Storage.Names.WebhookDeliveriesQueue);
+        var events = new List<WebhookDelivery>();
+        foreach (var m in (await queue.ReceiveMessagesAsync(32)).Value)
+            events.Add(JsonSerializer.Deserialize<WebhookDelivery>(m.Body.ToString())!);
+        var ours = events.Where(e => e.TeamId == tenant.TeamId).ToList();
+        Assert.Equal(["members.added"], ours.Select(e => e.EventType));
+        Assert.Contains("n@example.test", ours[0].Payload);
+    }
+}
+
 public class WebhookSsrfTests(TestService service) : IClassFixture<TestService>
 {
     [Theory]
