@@ -9,8 +9,10 @@ using QrFunctions.Storage;
 namespace QrFunctions.AuditLogs;
 
 /// <summary>
-/// GET /v1/audit-logs: the caller's workspace's entries, newest first. The cursor is the last RowKey
-/// returned; entries written later sort before it (inverted time), so paging never skips or repeats.
+/// GET /v1/audit-logs: the caller's workspace's entries, newest first; for owners merged with the
+/// organization's own entries (organizations.*, kept in the org partition next to the org row they
+/// describe). Both use the same RowKey scheme, so one cursor (the last RowKey returned) pages the merge;
+/// entries written later sort before it (inverted time), so paging never skips or repeats.
 /// </summary>
 public static class AuditLogsApi
 {
@@ -29,21 +31,30 @@ public static class AuditLogsApi
             catch (FormatException) { throw ApiProblem.BadRequest("cursor is not valid."); }
             if (!after.StartsWith(AuditEntry.RowPrefix, StringComparison.Ordinal)) throw ApiProblem.BadRequest("cursor is not valid.");
         }
-        var filter = $"PartitionKey eq '{Escape(caller.TeamId)}' and RowKey gt '{Escape(after)}' and RowKey lt '{Escape(TableQueries.PrefixEnd(AuditEntry.RowPrefix))}'";
+        var conditions = $"RowKey gt '{Escape(after)}' and RowKey lt '{Escape(TableQueries.PrefixEnd(AuditEntry.RowPrefix))}'";
         foreach (var (param, column) in new[] { ("resource_type", "ResourceType"), ("resource_id", "ResourceId"), ("action", "Action") })
             if (context.Request.Query[param].ToString() is { Length: > 0 } v)
-                filter += $" and {column} eq '{Escape(v.Length > 256 ? throw ApiProblem.BadRequest($"{param} is too long.") : v)}'";
+                conditions += $" and {column} eq '{Escape(v.Length > 256 ? throw ApiProblem.BadRequest($"{param} is too long.") : v)}'";
 
-        var entries = new List<AuditEntry>(limit + 1);
-        await foreach (var e in storage.TeamData.QueryAsync<AuditEntry>(filter, maxPerPage: limit + 1, cancellationToken: context.RequestAborted))
-        {
-            entries.Add(e);
-            if (entries.Count > limit) break;
-        }
+        var sources = new List<Task<List<AuditEntry>>> { TakeAsync(storage.TeamData, $"PartitionKey eq '{Escape(caller.TeamId)}' and {conditions}", limit + 1, context.RequestAborted) };
+        if (caller.Role == Role.Owner)
+            sources.Add(TakeAsync(storage.Orgs, $"PartitionKey eq '{Escape(caller.OrgId)}' and {conditions}", limit + 1, context.RequestAborted));
+        var entries = (await Task.WhenAll(sources)).SelectMany(x => x).OrderBy(e => e.RowKey, StringComparer.Ordinal).Take(limit + 1).ToList();
         var next = entries.Count > limit
             ? Convert.ToBase64String(Encoding.UTF8.GetBytes(entries[limit - 1].RowKey)).TrimEnd('=').Replace('+', '-').Replace('/', '_')
             : null;
         return Envelope.V1List(entries.Take(limit).Select(View), next);
+    }
+
+    private static async Task<List<AuditEntry>> TakeAsync(TableClient table, string filter, int count, CancellationToken ct)
+    {
+        var entries = new List<AuditEntry>(count);
+        await foreach (var e in table.QueryAsync<AuditEntry>(filter, maxPerPage: count, cancellationToken: ct))
+        {
+            entries.Add(e);
+            if (entries.Count == count) break;
+        }
+        return entries;
     }
 
     private static string Escape(string value) => value.Replace("'", "''");

@@ -65,6 +65,11 @@ public class OrganizationAndWorkspaceTests(TestService service) : IClassFixture<
         await V1ErrorAsync(await owner.PatchJsonAsync($"/v1/organizations/{tenant.OrgId}", new { billing_email = "nope" }), HttpStatusCode.BadRequest, "billing_email");
         var admin = tenant.V1(await tenant.MemberKeyAsync(Role.Admin));
         await V1ErrorAsync(await admin.DeleteAsync($"/v1/organizations/{tenant.OrgId}"), HttpStatusCode.Forbidden);
+        // Organization-level entries live beside the org row; owners see them merged into the audit log, admins do not.
+        var ownerLog = await V1Async(await owner.GetAsync("/v1/audit-logs?resource_type=organizations"));
+        Assert.Equal(["organizations.updated", "organizations.created"], ownerLog.GetProperty("data").EnumerateArray().Select(e => e.GetProperty("action").GetString()));
+        var adminLog = await V1Async(await admin.GetAsync("/v1/audit-logs?resource_type=organizations"));
+        Assert.Empty(adminLog.GetProperty("data").EnumerateArray());
 
         await V1Async(await owner.DeleteAsync($"/v1/organizations/{tenant.OrgId}"));
         await V1ErrorAsync(await owner.GetAsync("/v1/organizations"), HttpStatusCode.Unauthorized);
