@@ -1,20 +1,20 @@
 using QrFunctions.Analytics;
 using QrFunctions.Api;
-using QrFunctions.Auth;
-using QrFunctions.Hosting;
 using QrFunctions.ApiKeys;
 using QrFunctions.AuditLogs;
+using QrFunctions.Auth;
+using QrFunctions.Hosting;
 using QrFunctions.Members;
 using QrFunctions.Organizations;
-using QrFunctions.Usage;
-using QrFunctions.Webhooks;
-using QrFunctions.Workspaces;
 using QrFunctions.Qrs;
-using QrFunctions.Teams;
 using QrFunctions.Rendering;
 using QrFunctions.Scans;
 using QrFunctions.Storage;
+using QrFunctions.Teams;
 using QrFunctions.Templates;
+using QrFunctions.Usage;
+using QrFunctions.Webhooks;
+using QrFunctions.Workspaces;
 
 namespace QrFunctions;
 
@@ -39,30 +39,8 @@ public static class AppHost
         services.AddSingleton(_ => StorageConnection.FromConfiguration(config));
         services.AddSingleton<StorageAccount>();
         services.AddMemoryCache();
-        services.AddSingleton<TenantDirectory>();
-        services.AddSingleton<PlanCatalog>();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new TeamRateLimiter(sp.GetRequiredService<StorageAccount>().Table(sp.GetRequiredService<StorageNames>().RateLimits), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<Usage.UsageMeter>();
-        services.AddHostedService(sp => sp.GetRequiredService<Usage.UsageMeter>());
-        services.AddRateLimiter(o =>
-        {
-            // The public availability check is limited per client address so displayIds cannot be enumerated.
-            o.AddPolicy("availability", context => System.Threading.RateLimiting.RateLimitPartition.GetTokenBucketLimiter(
-                Scans.ScanRequest.ClientAddress(context, config.GetValue("QrFunctions:TrustForwardedFor", false))?.ToString() ?? "unknown",
-                _ => new System.Threading.RateLimiting.TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = config.GetValue("QrFunctions:AvailabilityBurst", 20), TokensPerPeriod = config.GetValue("QrFunctions:AvailabilityPerSecond", 10),
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1), QueueLimit = 0, AutoReplenishment = true,
-                }));
-            o.OnRejected = (rejected, _) =>
-            {
-                rejected.HttpContext.Response.Headers.RetryAfter = "1";
-                return new ValueTask(ApiErrors.WriteAsync(rejected.HttpContext, 429, "rate_limited", "Too many availability checks from this address; retry in a second."));
-            };
-        });
-        services.AddSingleton<AccessFilter>();
-        services.AddSingleton<Webhooks.WebhookPublisher>();
+        services.AddApiAccess(config);
+        services.AddSingleton<WebhookPublisher>();
         services.AddSingleton<QrImages>();
         services.AddSingleton<QrStore>();
         services.AddSingleton<QrListing>();
@@ -96,7 +74,7 @@ public static class AppHost
             .WithMetadata(new NotAFunction()).ExcludeFromDescription();
         app.MapOpenApi().WithName("OpenApiDocument");
 
-        app.MapQrAvailability().RequireRateLimiting("availability");
+        app.MapQrAvailability().RequireRateLimiting(AccessServices.AvailabilityPolicy);
         app.MapInviteAcceptance();
         var api = app.MapGroup("/api").RequireApiAccess(ApiSurface.QrApi);
         api.MapQrs();
