@@ -16,7 +16,7 @@ public sealed record QrImageInput(string ScanUrl, string Design, string? LogoBlo
 /// Renders QR images with QRCoder (PNG and SVG) and stores them in the public qr-images container under
 /// a name that is the hash of their inputs: a code is re-rendered only when its URL, design or logo
 /// changes, identical codes share one blob, and the blob can be cached forever (immutable).
-/// The PNG has no logo: QRCoder draws logos only into SVG on Linux; the SVG embeds it.
+/// Logos: QRCoder embeds them in the SVG; raster logos are composed into the PNG with SkiaSharp.
 /// </summary>
 public sealed class QrImages(StorageAccount storage, IConfiguration configuration)
 {
@@ -34,12 +34,14 @@ public sealed class QrImages(StorageAccount storage, IConfiguration configuratio
         var hash = HashOf(input);
 
         var design = Design.Parse(input.Design);
-        using var generator = new QRCodeGenerator();
-        using var data = generator.CreateQrCode(input.ScanUrl, design.Ecc);
-        var pngBytes = new PngByteQRCode(data).GetGraphic(design.PixelsPerModule, design.Foreground, design.Background, design.QuietZone);
         byte[]? logo = null;
         if (input.LogoBlob is not null)
             logo = (await storage.Uploads.GetBlobClient(input.LogoBlob).DownloadContentAsync(ct)).Value.Content.ToArray();
+        using var generator = new QRCodeGenerator();
+        // A logo hides modules: the highest error correction keeps the code readable.
+        using var data = generator.CreateQrCode(input.ScanUrl, logo is null ? design.Ecc : QRCodeGenerator.ECCLevel.H);
+        var pngBytes = new PngByteQRCode(data).GetGraphic(design.PixelsPerModule, design.Foreground, design.Background, design.QuietZone);
+        if (logo is not null && !input.LogoBlob!.EndsWith(".svg", StringComparison.Ordinal)) pngBytes = WithLogo(pngBytes, logo);
         var svg = new SvgQRCode(data).GetGraphic(design.PixelsPerModule, design.ForegroundHex, design.BackgroundHex, design.QuietZone,
             SvgQRCode.SizingMode.ViewBoxAttribute, logo is null ? null
                 : input.LogoBlob!.EndsWith(".svg", StringComparison.Ordinal) ? new SvgQRCode.SvgLogo(Encoding.UTF8.GetString(logo), 15, true, true)
@@ -49,6 +51,31 @@ public sealed class QrImages(StorageAccount storage, IConfiguration configuratio
             UploadAsync(hash + ".svg", Encoding.UTF8.GetBytes(svg), "image/svg+xml", ct),
             UploadAsync(hash + ".png", pngBytes, "image/png", ct));
         return hash;
+    }
+
+    /// <summary>
+    /// Draws a raster logo (PNG/JPEG) into the middle of the PNG on a background-coloured pad, covering at most
+    /// 20% of the width — within what error correction H recovers. QRCoder draws logos only into SVG on Linux,
+    /// so the PNG is composed with SkiaSharp. SVG logos appear in the SVG only.
+    /// </summary>
+    private static byte[] WithLogo(byte[] png, byte[] logo)
+    {
+        using var code = SkiaSharp.SKBitmap.Decode(png);
+        using var mark = SkiaSharp.SKBitmap.Decode(logo);
+        if (code is null || mark is null) return png;
+        using var surface = SkiaSharp.SKSurface.Create(new SkiaSharp.SKImageInfo(code.Width, code.Height));
+        var canvas = surface.Canvas;
+        using (var background = SkiaSharp.SKImage.FromBitmap(code)) canvas.DrawImage(background, 0, 0, SkiaSharp.SKSamplingOptions.Default);
+        var box = code.Width * 0.2f;
+        var scale = Math.Min(box / mark.Width, box / mark.Height);
+        float w = mark.Width * scale, h = mark.Height * scale, x = (code.Width - w) / 2, y = (code.Height - h) / 2;
+        using var pad = new SkiaSharp.SKPaint { Color = code.GetPixel(0, 0) };
+        canvas.DrawRect(x - 4, y - 4, w + 8, h + 8, pad);
+        using var image = SkiaSharp.SKImage.FromBitmap(mark);
+        canvas.DrawImage(image, new SkiaSharp.SKRect(x, y, x + w, y + h), new SkiaSharp.SKSamplingOptions(SkiaSharp.SKFilterMode.Linear));
+        using var snapshot = surface.Snapshot();
+        using var encoded = snapshot.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return encoded.ToArray();
     }
 
     private async Task UploadAsync(string name, byte[] content, string contentType, CancellationToken ct)

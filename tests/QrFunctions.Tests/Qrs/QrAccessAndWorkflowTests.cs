@@ -145,6 +145,20 @@ public class QrAccessAndWorkflowTests(ScanTestService service) : IClassFixture<S
         Assert.NotEqual(qr.GetProperty("qrImageHash").GetString(), withLogo.GetProperty("qrImageHash").GetString());
         var svg = (await service.Storage.QrImages.GetBlobClient(withLogo.GetProperty("qrImageHash").GetString() + ".svg").DownloadContentAsync()).Value.Content.ToString();
         Assert.Contains("<image", svg);
+        // The PNG carries the logo in its middle and still decodes to the scan URL.
+        var png = (await service.Storage.QrImages.GetBlobClient(withLogo.GetProperty("qrImageHash").GetString() + ".png").DownloadContentAsync()).Value.Content.ToArray();
+        using (var bitmap = SkiaSharp.SKBitmap.Decode(png))
+        {
+            var middle = bitmap.GetPixel(bitmap.Width / 2, bitmap.Height / 2);
+            Assert.Equal((200, 30, 30), ((int)middle.Red, (int)middle.Green, (int)middle.Blue));
+        }
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllBytesAsync(file, png);
+            Assert.Equal(withLogo.GetProperty("scanUrl").GetString(), await QrCrudTests.DecodeAsync(file));
+        }
+        finally { File.Delete(file); }
 
         var form = new MultipartFormDataContent { { new ByteArrayContent(logo), "file", "logo.png" } };
         await tenant.QrApi().PostAsync($"/api/qrs-api/{id}/image", form).DataAsync();
