@@ -25,12 +25,13 @@ resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2024-02-01' = {
   properties: { enabledState: 'Enabled' }
 }
 
+// Health probe: a route the app serves as a function (the host itself answers "/", not our app).
 resource appOrigins 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
   parent: profile
   name: 'app'
   properties: {
     loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 }
-    healthProbeSettings: { probePath: '/', probeRequestType: 'HEAD', probeProtocol: 'Https', probeIntervalInSeconds: 100 }
+    healthProbeSettings: { probePath: '/openapi/v1.json', probeRequestType: 'GET', probeProtocol: 'Https', probeIntervalInSeconds: 100 }
   }
 }
 

@@ -31,6 +31,8 @@ param publicBaseUrl string
 param imageBaseUrl string
 @description('Comma-separated host names on which scans of every team resolve.')
 param sharedScanHosts string
+@description('Proxies that append to X-Forwarded-For in front of the app: 1 (platform front end) or 2 (Front Door, then the front end).')
+param forwardedForHops int
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${name}'
@@ -69,6 +71,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'QrFunctions__CreateStorage', value: 'false' }
         // Requests reach the app through the host's local proxy: the client address is in X-Forwarded-For.
         { name: 'QrFunctions__TrustForwardedFor', value: 'true' }
+        { name: 'QrFunctions__ForwardedForHops', value: string(forwardedForHops) }
         { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
         { name: 'QrFunctions__ImageBaseUrl', value: imageBaseUrl }
         { name: 'QrFunctions__SharedScanHosts', value: sharedScanHosts }

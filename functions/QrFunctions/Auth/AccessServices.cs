@@ -22,9 +22,9 @@ public static class AccessServices
         services.AddRateLimiter(o =>
         {
             // The public availability check is limited per client address (per instance) so displayIds cannot be enumerated.
-            var trustForwardedFor = config.GetValue("QrFunctions:TrustForwardedFor", false);
+            var trustedHops = Scans.ScanRequest.TrustedHops(config);
             o.AddPolicy(AvailabilityPolicy, context => RateLimitPartition.GetTokenBucketLimiter(
-                Scans.ScanRequest.ClientAddress(context, trustForwardedFor)?.ToString() ?? "unknown",
+                Scans.ScanRequest.ClientAddress(context, trustedHops)?.ToString() ?? "unknown",
                 _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = config.GetValue("QrFunctions:AvailabilityBurst", 20),

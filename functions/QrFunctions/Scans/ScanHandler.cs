@@ -16,7 +16,7 @@ namespace QrFunctions.Scans;
 public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, ScanEventBatcher batcher, IScanClientClassifier classifier,
     VisitorSalt salt, IConfiguration configuration, ILogger<ScanHandler> log)
 {
-    private readonly bool _trustForwardedFor = configuration.GetValue("QrFunctions:TrustForwardedFor", false);
+    private readonly int _trustedHops = ScanRequest.TrustedHops(configuration);
     private readonly string? _countryHeader = configuration["QrFunctions:GeoCountryHeader"];
     private readonly string? _cityHeader = configuration["QrFunctions:GeoCityHeader"];
     private readonly HashSet<string> _sharedHosts = SharedHosts(configuration);
@@ -228,7 +228,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
     {
         var head = HttpMethods.IsHead(context.Request.Method);
         var isBot = head || client.IsBot;
-        var address = ScanRequest.ClientAddress(context, _trustForwardedFor);
+        var address = ScanRequest.ClientAddress(context, _trustedHops);
         var userAgent = context.Request.Headers.UserAgent.ToString();
         var referrer = context.Request.Headers.Referer.ToString();
         var country = ScanRequest.EdgeHeader(context, _countryHeader, 2).ToUpperInvariant();

@@ -7,16 +7,23 @@ namespace QrFunctions.Scans;
 public static class ScanRequest
 {
     /// <summary>
-    /// The client's address: the connection's, or with QrFunctions:TrustForwardedFor the first
-    /// X-Forwarded-For entry (only behind an edge that sets it; a client can write that header too).
+    /// How many proxies in front of the app append to X-Forwarded-For and are trusted (0: none, use the
+    /// connection's address). QrFunctions:TrustForwardedFor turns it on; QrFunctions:ForwardedForHops says how
+    /// many (1: the Functions/App Service front end; 2: Front Door in front of it).
     /// </summary>
-    public static IPAddress? ClientAddress(HttpContext context, bool trustForwardedFor)
+    public static int TrustedHops(IConfiguration configuration) =>
+        configuration.GetValue("QrFunctions:TrustForwardedFor", false) ? Math.Max(1, configuration.GetValue("QrFunctions:ForwardedForHops", 1)) : 0;
+
+    /// <summary>
+    /// The client's address: the connection's, or the X-Forwarded-For entry that the outermost trusted proxy
+    /// appended — counted from the right, because a client can put anything at the left of that header.
+    /// </summary>
+    public static IPAddress? ClientAddress(HttpContext context, int trustedHops)
     {
-        if (trustForwardedFor)
+        if (trustedHops > 0)
         {
-            var forwarded = context.Request.Headers["X-Forwarded-For"].ToString();
-            var first = forwarded.Split(',', 2)[0].Trim();
-            if (TryParseAddress(first, out var parsed)) return parsed;
+            var entries = context.Request.Headers["X-Forwarded-For"].ToString().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (entries.Length > 0 && TryParseAddress(entries[Math.Max(0, entries.Length - trustedHops)], out var parsed)) return parsed;
         }
         var remote = context.Connection.RemoteIpAddress;
         return remote is { IsIPv4MappedToIPv6: true } ? remote.MapToIPv4() : remote;
