@@ -12,6 +12,7 @@ public static class ScanEndpoints
     public static IServiceCollection AddScans(this IServiceCollection services)
     {
         services.AddSingleton<ScanRoutes>();
+        services.AddSingleton<GeoLocator>();
         services.AddSingleton<VisitorSalt>();
         services.AddSingleton<ScanEventBatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<ScanEventBatcher>());

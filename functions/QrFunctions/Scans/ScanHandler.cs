@@ -13,7 +13,7 @@ namespace QrFunctions.Scans;
 /// password, record the event (awaiting its group commit), then redirect or render. A scan is only
 /// answered as served once its event is in the queue; otherwise 503 so the scanner tries again.
 /// </summary>
-public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, ScanEventBatcher batcher, IScanClientClassifier classifier,
+public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, ScanEventBatcher batcher, IScanClientClassifier classifier, GeoLocator geo,
     VisitorSalt salt, IConfiguration configuration, ILogger<ScanHandler> log)
 {
     private readonly int _trustedHops = ScanRequest.TrustedHops(configuration);
@@ -232,6 +232,8 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
         var userAgent = context.Request.Headers.UserAgent.ToString();
         var referrer = context.Request.Headers.Referer.ToString();
         var country = ScanRequest.EdgeHeader(context, _countryHeader, 2).ToUpperInvariant();
+        var city = ScanRequest.EdgeHeader(context, _cityHeader, 64);
+        if (country.Length == 0 && city.Length == 0) (country, city) = geo.Locate(address);
         return new ScanEvent
         {
             QrId = route.QrId,
@@ -242,7 +244,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
             Os = Clip(client.Os, 64),
             Browser = Clip(client.Browser, 64),
             Country = country.All(char.IsAsciiLetterUpper) ? country : "",
-            City = ScanRequest.EdgeHeader(context, _cityHeader, 64),
+            City = Clip(city, 64),
             IpAddress = ScanRequest.Anonymize(address),
             Referrer = Clip(referrer, 512),
             Language = ScanRequest.FirstLanguage(context.Request.Headers.AcceptLanguage.ToString()),
