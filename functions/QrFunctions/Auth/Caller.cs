@@ -24,7 +24,6 @@ public static class CallerHttpContextExtensions
     public static Caller Caller(this HttpContext context) =>
         context.Items[ItemKey] as Caller ?? throw new InvalidOperationException("Endpoint is not behind AccessFilter.");
 
-    public static Caller? CallerOrNull(this HttpContext context) => context.Items[ItemKey] as Caller;
 
     internal static void SetCaller(this HttpContext context, Caller caller) => context.Items[ItemKey] = caller;
 }
