@@ -14,6 +14,7 @@ trap cleanup EXIT INT TERM
 dotnet build functions/QrFunctions -c Debug -v quiet -nologo
 export AzureWebJobsStorage="UseDevelopmentStorage=true"
 export QrFunctions__PublicBaseUrl="http://127.0.0.1:${PORT}/"
+export QrFunctions__DevEndpoints=true   # GET /api/dev/outbox?email=… lists the mails the service "sent"
 app=functions/QrFunctions/bin/Debug/net10.0/QrFunctions
 "$app" dev-seed --out .local/dev-credentials.json
 echo

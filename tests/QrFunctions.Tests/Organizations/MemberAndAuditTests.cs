@@ -193,3 +193,25 @@ public class MemberAndAuditTests(TestService service) : IClassFixture<TestServic
         Assert.Equal("Renamed", renamed.GetProperty("changes").GetProperty("name").GetProperty("after").GetString());
     }
 }
+
+public class DevOutboxTestService : TestService
+{
+    protected override IEnumerable<string> Settings => ["--QrFunctions:DevEndpoints=true"];
+}
+
+public class TheDevOutboxListsRecordedMail(DevOutboxTestService service) : IClassFixture<DevOutboxTestService>
+{
+    [Fact]
+    public async Task AnInvitationShowsUpInTheDevelopmentListing()
+    {
+        var tenant = await service.NewTenantAsync();
+        var email = $"dev-{Ids.Random(5)}@example.test";
+        await tenant.QrApi().PutJsonAsync($"/api/teams-api/{tenant.TeamId}/members", new { name = "Dev", email, role = "viewer" }).OkAsync();
+        var queue = service.Storage.Queue(service.Storage.Names.EmailOutboxQueue);
+        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
+        while (await LocalQueuePoller.DrainOnceAsync(queue, poison, service.Get<EmailSender>(), "SendEmail", CancellationToken.None) > 0) { }
+        var mails = await tenant.QrApi().GetAsync($"/api/dev/outbox?email={email}").DataAsync();
+        var mail = Assert.Single(mails.EnumerateArray());
+        Assert.Contains("/invite/", mail.GetProperty("text").GetString());
+    }
+}
