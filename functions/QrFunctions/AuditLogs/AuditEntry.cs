@@ -49,6 +49,22 @@ public sealed class AuditEntry : ITableEntity
         };
     }
 
+    /// <summary>
+    /// Submits a change together with its audit entry (one partition). A lost ETag race answers 409 rather
+    /// than a 500, and nothing of the batch is written.
+    /// </summary>
+    public static async Task CommitAsync(TableClient table, IEnumerable<TableTransactionAction> batch, CancellationToken ct)
+    {
+        try
+        {
+            await table.SubmitTransactionAsync(batch, ct);
+        }
+        catch (TableTransactionFailedException ex) when (ex.Status is 412 or 409)
+        {
+            throw Api.ApiProblem.Conflict("The record changed while it was being updated; try again.");
+        }
+    }
+
     private static readonly HashSet<string> Secret = new(StringComparer.OrdinalIgnoreCase)
         { "password", "secret", "clientSecret", "client_secret", "secretHash", "token", "signingSecret", "signing_secret" };
 

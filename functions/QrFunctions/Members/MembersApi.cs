@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -57,10 +58,40 @@ public static class MembersApi
         teams.MapGet("/resend/invite/{email}", ResendAsync).WithName("MembersResendInvite").Requires(Role.Admin).WithSummary("Send a pending member's invitation again");
     }
 
-    /// <summary>No credentials: the invitation token is the credential. Single use.</summary>
-    public static void MapInviteAcceptance(this IEndpointRouteBuilder app) =>
-        app.MapPost("/api/invites/{token}/accept", AcceptAsync).WithName("InvitesAccept").WithTags("Team members")
+    /// <summary>
+    /// No credentials: the invitation token is the credential. Single use. The mailed link opens a page whose
+    /// button accepts; the GET itself changes nothing, because mail scanners fetch links before people do.
+    /// </summary>
+    public static void MapInviteAcceptance(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/invites/{token}/accept", async (string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct) =>
+            {
+                await JoinAsync(token, storage, directory, ct);
+                return Envelope.Success();
+            })
+            .WithName("InvitesAccept").WithTags("Team members")
             .WithSummary("Accept an invitation (the token from the invitation mail)").WithMetadata(new SurfaceMetadata(ApiSurface.QrApi));
+        app.MapGet("/invite/{token}", (string token) => InvitePage("Join the team",
+                $"<form method=\"post\" action=\"/invite/{WebUtility.HtmlEncode(Uri.EscapeDataString(token))}\"><button type=\"submit\">Accept the invitation</button></form>"))
+            .WithName("InvitesPage").WithTags("Team members").WithSummary("The page an invitation mail links to (accepting is its button, a POST)");
+        app.MapPost("/invite/{token}", async (string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct) =>
+            {
+                try
+                {
+                    var team = await JoinAsync(token, storage, directory, ct);
+                    return InvitePage("Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
+                }
+                catch (ApiProblem problem)
+                {
+                    return InvitePage("Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
+                }
+            })
+            .WithName("InvitesPageAccept").WithTags("Team members").WithSummary("Accept an invitation from its page");
+    }
+
+    private static IResult InvitePage(string title, string body, int status = 200) => Results.Content(
+        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
+        $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
 
     private static string Email(string value, string field = "email") =>
         OrganizationSetup.IsEmail(value) ? value.Trim().ToLowerInvariant() : throw ApiProblem.BadRequest($"{field} must be an email address.");
@@ -88,7 +119,7 @@ public static class MembersApi
             member.Name = name;
             member.Role = Roles.Name(role);
             member.UpdatedAt = now;
-            await storage.TeamData.SubmitTransactionAsync(
+            await AuditEntry.CommitAsync(storage.TeamData,
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
                 new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.updated", "members", email, changes)),
@@ -97,31 +128,35 @@ public static class MembersApi
             await webhooks.PublishAsync(team.Id, "members.updated", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = member.Role }, ct);
             return;
         }
-        var (token, invite) = Invites.New(team.Id, email);
+        // Someone already active in another team of the organization has proven their address: they join at
+        // once and are told so; anyone else is invited and joins by accepting.
+        var known = (await OtherMembershipsAsync(storage, team.OrgId, email, team.Id, ct)).Any(m => m.Status == "active");
+        var status = known ? "active" : "invited";
         var added = new Membership
         {
-            PartitionKey = team.Id, RowKey = Membership.RowOf(email), Name = name, Role = Roles.Name(role), Status = "invited", CreatedAt = now, UpdatedAt = now,
+            PartitionKey = team.Id, RowKey = Membership.RowOf(email), Name = name, Role = Roles.Name(role), Status = status, CreatedAt = now, UpdatedAt = now,
         };
-        added.InvitesSent = 1;
-        added.InviteWindowStart = now;
-        try
+        var batch = new List<TableTransactionAction>
         {
-            await storage.TeamData.SubmitTransactionAsync(
-            [
-                new TableTransactionAction(TableTransactionActionType.Add, added),
-                new TableTransactionAction(TableTransactionActionType.Add, invite),
-                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.added", "members", email,
-                    new JsonObject { ["role"] = new JsonObject { ["before"] = null, ["after"] = Roles.Name(role) }, ["status"] = new JsonObject { ["before"] = null, ["after"] = "invited" } })),
-            ], ct);
-        }
-        catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            new(TableTransactionActionType.Add, added),
+            new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.added", "members", email,
+                new JsonObject { ["role"] = new JsonObject { ["before"] = null, ["after"] = Roles.Name(role) }, ["status"] = new JsonObject { ["before"] = null, ["after"] = status } })),
+        };
+        string? token = null;
+        if (!known)
         {
-            throw ApiProblem.Conflict("This member was added concurrently; try again.");
+            (token, var invite) = Invites.New(team.Id, email);
+            batch.Add(new(TableTransactionActionType.Add, invite));
+            added.InvitesSent = 1;
+            added.InviteWindowStart = now;
         }
+        await AuditEntry.CommitAsync(storage.TeamData, batch, ct);
         await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
-        await SendInviteAsync(storage, config, team, email, token, ct);
+        if (token is not null) await SendInviteAsync(storage, config, team, email, token, ct);
+        else await EmailOutbox.EnqueueAsync(storage, email, $"You were added to {team.Name} on QrFunctions",
+            $"You were added to the team \"{team.Name}\" as {Roles.Name(role)}. Your existing keys work in it now.\n", ct);
         directory.ForgetMembership(team.Id, email);
-        await webhooks.PublishAsync(team.Id, "members.added", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = Roles.Name(role), ["status"] = "invited" }, ct);
+        await webhooks.PublishAsync(team.Id, "members.added", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = Roles.Name(role), ["status"] = status }, ct);
     }
 
     private static Task SendInviteAsync(StorageAccount storage, IConfiguration config, Team team, string email, string token, CancellationToken ct)
@@ -159,10 +194,12 @@ public static class MembersApi
         if (status == "paused" && !(await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Any(m => m.Status == "active"))
             throw ApiProblem.BadRequest("Pausing would leave this member without an active team.");
         if (status == "active" && member.Status == "invited") throw ApiProblem.BadRequest("An invited member becomes active by accepting the invitation.");
+        if (status == "paused" && member.Status == "invited") throw ApiProblem.BadRequest("An invited member has no access to pause; remove the member instead.");
+        if (member.Status == status) return Envelope.Success(); // already so: nothing changes, nothing to audit
         var before = member.Status;
         member.Status = status;
         member.UpdatedAt = Clock.NowMs();
-        await storage.TeamData.SubmitTransactionAsync(
+        await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
             new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId,
@@ -181,10 +218,11 @@ public static class MembersApi
         var role = Roles.ParseAssignable(body.OptionalString("role", 16));
         var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
         if (member.Role == "owner") throw ApiProblem.BadRequest("The owner's role cannot be changed.");
+        if (member.Role == Roles.Name(role)) return Envelope.Success(); // already so: nothing to audit
         var before = member.Role;
         member.Role = Roles.Name(role);
         member.UpdatedAt = Clock.NowMs();
-        await storage.TeamData.SubmitTransactionAsync(
+        await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
             new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "members.role_changed", "members", email,
@@ -282,7 +320,7 @@ public static class MembersApi
         m.InvitesSent = sent + 1;
         m.InviteWindowStart = windowStart;
         var (token, invite) = Invites.New(caller.TeamId, email);
-        await storage.TeamData.SubmitTransactionAsync(
+        await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, m, m.ETag),
             new TableTransactionAction(TableTransactionActionType.Add, invite),
@@ -291,27 +329,33 @@ public static class MembersApi
         return Envelope.Success();
     }
 
-    private static async Task<IResult> AcceptAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
+    /// <summary>Activates the invited membership the token names, once; returns the team's name.</summary>
+    private static async Task<string> JoinAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
     {
         var dot = token.IndexOf('.');
         if (dot <= 0 || token.Length > 200) throw ApiProblem.BadRequest("This invitation link is not valid.");
         var teamId = token[..dot];
+        if (await directory.TeamAsync(teamId) is not { Archived: false } team || await directory.OrgAsync(team.OrgId) is not { Deleted: false })
+            throw ApiProblem.BadRequest("This invitation link is not valid, was used already or has expired.");
         var invite = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, Invites.RowPrefix + Invites.Hash(token), cancellationToken: ct);
         if (!invite.HasValue || invite.Value!.GetBoolean("Used") == true || (invite.Value.GetInt64("ExpiresAt") ?? 0) < Clock.NowMs())
             throw ApiProblem.BadRequest("This invitation link is not valid, was used already or has expired.");
         var email = invite.Value.GetString("Email");
-        var member = await MemberAsync(storage, teamId, email, ct);
-        if (member.Status == "invited") member.Status = "active";
-        member.UpdatedAt = Clock.NowMs();
+        var member = await storage.TeamData.GetEntityIfExistsAsync<Membership>(teamId, Membership.RowOf(email), cancellationToken: ct);
+        // Resends leave several tokens; the first accepted one ends the invitation for all of them.
+        if (!member.HasValue || member.Value!.Status != "invited") throw ApiProblem.BadRequest("This invitation link was used already or the invitation was withdrawn.");
+        var joined = member.Value;
+        joined.Status = "active";
+        joined.UpdatedAt = Clock.NowMs();
         invite.Value["Used"] = true;
         try
         {
             await storage.TeamData.SubmitTransactionAsync(
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, invite.Value, invite.Value.ETag),
-                new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
+                new TableTransactionAction(TableTransactionActionType.UpdateReplace, joined, joined.ETag),
                 new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, "user", email, "members.joined", "members", email,
-                    new JsonObject { ["status"] = new JsonObject { ["before"] = "invited", ["after"] = member.Status } })),
+                    new JsonObject { ["status"] = new JsonObject { ["before"] = "invited", ["after"] = "active" } })),
             ], ct);
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 412)
@@ -319,6 +363,6 @@ public static class MembersApi
             throw ApiProblem.BadRequest("This invitation link was used already.");
         }
         directory.ForgetMembership(teamId, email);
-        return Envelope.Success();
+        return team.Name;
     }
 }

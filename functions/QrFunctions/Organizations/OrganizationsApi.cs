@@ -79,7 +79,7 @@ public static class OrganizationsApi
         var after = new JsonObject { ["name"] = org.Name, ["slug"] = org.Slug, ["billing_email"] = org.BillingEmail };
         try
         {
-            await storage.Orgs.SubmitTransactionAsync(
+            await AuditEntry.CommitAsync(storage.Orgs,
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, org, org.ETag),
                 new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(id, caller.ActorType, caller.ActorId, "organizations.updated", "organizations", id, AuditEntry.Diff(before, after))),
@@ -103,7 +103,7 @@ public static class OrganizationsApi
         var org = (await storage.Orgs.GetEntityAsync<Organization>(id, Organization.Row, cancellationToken: context.RequestAborted)).Value;
         org.Deleted = true;
         org.DeletedAt = org.UpdatedAt = Clock.NowMs();
-        await storage.Orgs.SubmitTransactionAsync(
+        await AuditEntry.CommitAsync(storage.Orgs,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, org, org.ETag),
             new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(id, caller.ActorType, caller.ActorId, "organizations.deleted", "organizations", id,

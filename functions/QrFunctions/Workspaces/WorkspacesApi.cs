@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Azure;
+using Azure.Data.Tables;
 using QrFunctions.Api;
+using QrFunctions.AuditLogs;
 using QrFunctions.Auth;
 using QrFunctions.Organizations;
 using QrFunctions.Storage;
@@ -70,13 +73,17 @@ public static partial class WorkspacesApi
         var color = Validated(body.OptionalString("primary_color", 7), Color(), "primary_color must be #RRGGBB.");
         var locale = Validated(body.OptionalString("default_locale", 35), Locale(), "default_locale must be a language tag such as de or en-GB.");
         var domain = body.OptionalString("custom_domain", 253) is { } d ? TeamsApi.NormalizeHost(d, "custom_domain") : null;
+        // An explicit null removes the custom domain or colour; an absent field leaves it as it is.
+        var clearDomain = body.TryGetPropertyValue("custom_domain", out var dn) && dn is null;
+        var clearColor = body.TryGetPropertyValue("primary_color", out var cn) && cn is null;
+        if (body.TryGetPropertyValue("name", out var nn) && nn is null) throw ApiProblem.BadRequest("name must not be empty.");
         var team = await TeamsApi.UpdateAsync(context, storage, directory, t =>
         {
             t.Name = name?.Trim() ?? t.Name;
             t.ApprovalRequired = approval ?? t.ApprovalRequired;
-            t.PrimaryColor = color ?? t.PrimaryColor;
+            t.PrimaryColor = clearColor ? null : color ?? t.PrimaryColor;
             t.DefaultLocale = locale ?? t.DefaultLocale;
-            t.CustomDomain = domain ?? t.CustomDomain;
+            t.CustomDomain = clearDomain ? null : domain ?? t.CustomDomain;
         });
         return Envelope.V1(View(team));
     }
@@ -88,17 +95,42 @@ public static partial class WorkspacesApi
         var target = await directory.TeamAsync(id);
         if (target is null || target.OrgId != caller.OrgId || target.Archived) throw ApiProblem.NotFound("Workspace not found.");
         var current = (await storage.TeamData.GetEntityAsync<Team>(id, Team.Row, cancellationToken: context.RequestAborted)).Value;
+        if (current.Archived) throw ApiProblem.NotFound("Workspace not found.");
         current.Archived = true;
         current.UpdatedAt = Clock.NowMs();
         current.UpdatedBy = caller.ActorId;
-        await storage.TeamData.SubmitTransactionAsync(
+        await AuditEntry.CommitAsync(storage.TeamData,
         [
-            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.UpdateReplace, current, current.ETag),
-            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.Add, AuditLogs.AuditEntry.For(id, caller.ActorType, caller.ActorId,
+            new TableTransactionAction(TableTransactionActionType.UpdateReplace, current, current.ETag),
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(id, caller.ActorType, caller.ActorId,
                 "workspaces.archived", "workspaces", id, new JsonObject { ["archived"] = new JsonObject { ["before"] = false, ["after"] = true } })),
         ], context.RequestAborted);
         directory.ForgetTeam(id);
+        await ReleasePlanSlotAsync(storage, caller.OrgId, context.RequestAborted);
         return Envelope.V1(View(current));
+    }
+
+    /// <summary>
+    /// An archived workspace no longer counts against the plan. Runs after the archive commits (another
+    /// partition): a crash in between leaves the count one too high, which only ever refuses, never over-admits.
+    /// </summary>
+    private static async Task ReleasePlanSlotAsync(StorageAccount storage, string orgId, CancellationToken ct)
+    {
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var org = (await storage.Orgs.GetEntityAsync<Organization>(orgId, Organization.Row, cancellationToken: ct)).Value;
+            if (org.WorkspaceCount <= 0) return;
+            org.WorkspaceCount--;
+            try
+            {
+                await storage.Orgs.UpdateEntityAsync(org, org.ETag, TableUpdateMode.Replace, ct);
+                return;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 412)
+            {
+                // A workspace was created or archived concurrently: re-read the count.
+            }
+        }
     }
 
     private static string? Validated(string? value, Regex pattern, string message) =>
