@@ -191,11 +191,11 @@ public static class MembersApi
         email = Email(email);
         var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
         if (member.Role == "owner") throw ApiProblem.BadRequest("The owner cannot be paused or activated.");
-        if (status == "paused" && !(await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Any(m => m.Status == "active"))
-            throw ApiProblem.BadRequest("Pausing would leave this member without an active team.");
         if (status == "active" && member.Status == "invited") throw ApiProblem.BadRequest("An invited member becomes active by accepting the invitation.");
         if (status == "paused" && member.Status == "invited") throw ApiProblem.BadRequest("An invited member has no access to pause; remove the member instead.");
         if (member.Status == status) return Envelope.Success(); // already so: nothing changes, nothing to audit
+        if (status == "paused" && !(await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Any(m => m.Status == "active"))
+            throw ApiProblem.BadRequest("Pausing would leave this member without an active team.");
         var before = member.Status;
         member.Status = status;
         member.UpdatedAt = Clock.NowMs();

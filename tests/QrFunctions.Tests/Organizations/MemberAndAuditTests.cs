@@ -65,10 +65,8 @@ public class MemberAndAuditTests(TestService service) : IClassFixture<TestServic
 
         // Only team: pausing would leave no active team.
         await owner.PutAsync($"/api/teams-api/{tenant.TeamId}/members/{email}/pause", null).ErrorAsync(HttpStatusCode.BadRequest, "active team");
+        // Already active in this organization, so active in the second team at once (no invitation to accept).
         await owner.PutJsonAsync($"/api/teams-api/{second}/members", new { name = "Ed", email, role = "viewer" }).OkAsync();
-        var link = await tenant.Service.Storage.TeamData.GetEntityAsync<QrFunctions.Teams.Membership>(second, QrFunctions.Teams.Membership.RowOf(email));
-        link.Value.Status = "active";
-        await service.Storage.TeamData.UpdateEntityAsync(link.Value, link.Value.ETag);
 
         await owner.PutAsync($"/api/teams-api/{tenant.TeamId}/members/{email}/pause", null).OkAsync();
         await tenant.QrApi(key).GetAsync("/api/qrs-api/v2/teams").ErrorAsync(HttpStatusCode.Forbidden, "paused");
@@ -90,47 +88,6 @@ public class MemberAndAuditTests(TestService service) : IClassFixture<TestServic
         Assert.Equal("Member deleted successfully", deleted.GetProperty("message").GetString());
         await tenant.QrApi(key).GetAsync("/api/qrs-api/v2/teams").ErrorAsync(HttpStatusCode.Unauthorized);
         await owner.DeleteAsync($"/api/teams-api/{tenant.TeamId}/members/{tenant.OwnerEmail}/delete").ErrorAsync(HttpStatusCode.BadRequest, "owner");
-    }
-
-    public static TheoryData<string, string, string, int[]> RoleMatrix => new()
-    {
-        // endpoint, method, path (with {team}), expected status for viewer, editor, admin, owner
-        { "TeamsList", "GET", "/api/teams-api", [200, 200, 200, 200] },
-        { "TeamsGet", "GET", "/api/teams-api/{team}", [200, 200, 200, 200] },
-        { "TeamsRename", "PUT", "/api/teams-api/{team}|{\"name\":\"n\"}", [403, 403, 200, 200] },
-        { "TeamsDomains", "PUT", "/api/teams-api/{team}/domainPreferences|{\"defaultDomain\":\"qr.a.example\",\"domains\":[\"qr.a.example\"]}", [403, 403, 200, 200] },
-        { "TeamsCreate", "POST", "/api/teams-api|{\"name\":\"t\"}", [403, 403, 200, 200] },
-        { "MembersAdd", "PUT", "/api/teams-api/{team}/members|{\"name\":\"n\",\"email\":\"new@example.test\",\"role\":\"viewer\"}", [403, 403, 200, 200] },
-        { "MembersBulk", "POST", "/api/teams-api/members/bulk|{\"name\":\"n\",\"email\":\"bulk@example.test\",\"teams\":[{\"teamId\":\"{team}\",\"role\":\"viewer\"}]}", [403, 403, 200, 200] },
-        { "MembersDelete", "DELETE", "/api/teams-api/{team}/members/nobody@example.test/delete", [403, 403, 403, 400] },
-        { "OrganizationsGet", "GET", "/v1/organizations", [200, 200, 200, 200] },
-        { "OrganizationsUpdate", "PATCH", "/v1/organizations/{org}|{\"name\":\"n\"}", [403, 403, 403, 200] },
-        { "WorkspacesList", "GET", "/v1/workspaces", [200, 200, 200, 200] },
-        { "WorkspacesCreate", "POST", "/v1/workspaces|{\"name\":\"w\",\"slug\":\"w-slug\"}", [403, 403, 403, 201] },
-        { "WorkspacesUpdate", "PATCH", "/v1/workspaces/{team}|{\"name\":\"w\"}", [403, 403, 200, 200] },
-        { "AuditLogsList", "GET", "/v1/audit-logs", [200, 200, 200, 200] },
-        { "QrsCreate", "POST", "/api/qrs-api|{\"qrType\":\"WEB\",\"qrRedirectUrl\":\"https://a.example/\"}", [403, 201, 201, 201] },
-        { "QrsList", "GET", "/api/qrs-api/v2/teams", [200, 200, 200, 200] },
-        { "AnalyticsOverviews", "POST", "/api/analytics-api/overviews|{\"qrIds\":[]}", [200, 200, 200, 200] },
-    };
-
-    [Theory]
-    [MemberData(nameof(RoleMatrix))]
-    public async Task EachRoleGetsWhatTheContractsRoleTableSays(string endpoint, string method, string spec, int[] expected)
-    {
-        var roles = new[] { Role.Viewer, Role.Editor, Role.Admin, Role.Owner };
-        for (var i = 0; i < roles.Length; i++)
-        {
-            var tenant = await service.NewTenantAsync();
-            var key = roles[i] == Role.Owner ? tenant.OwnerKey : await tenant.MemberKeyAsync(roles[i]);
-            var parts = spec.Replace("{team}", tenant.TeamId).Replace("{org}", tenant.OrgId).Split('|', 2);
-            var request = new HttpRequestMessage(new HttpMethod(method), parts[0]);
-            if (parts.Length == 2) request.Content = ApiCalls.Json(parts[1]);
-            var client = parts[0].StartsWith("/v1") ? tenant.V1(key) : tenant.QrApi(key);
-            var response = await client.SendAsync(request);
-            Assert.True(expected[i] == (int)response.StatusCode,
-                $"{endpoint} as {roles[i]}: expected {expected[i]}, got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        }
     }
 
     [Fact]
