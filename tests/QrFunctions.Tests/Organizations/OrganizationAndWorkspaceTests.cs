@@ -126,4 +126,86 @@ public class OrganizationAndWorkspaceTests(TestService service) : IClassFixture<
         var audit = await V1Async(await a.V1().GetAsync($"/v1/audit-logs?resource_id={b.TeamId}"));
         Assert.Empty(audit.GetProperty("data").EnumerateArray());
     }
+    private async Task<HttpClient> OperatorAsync()
+    {
+        var operatorKey = await OrganizationSetup.IssueOperatorKeyAsync(service.Storage, "ops");
+        var ops = service.Anonymous();
+        ops.DefaultRequestHeaders.Authorization = new("Bearer", operatorKey.BearerToken);
+        return ops;
+    }
+
+    [Fact]
+    public async Task CreatingAnOrganizationValidatesEveryFieldAndDefaultsThePlan()
+    {
+        var ops = await OperatorAsync();
+        string Slug() => "o-" + Ids.Random(8).ToLowerInvariant().Replace('_', 'x');
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = Slug() }), HttpStatusCode.BadRequest, "owner_email");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = Slug(), owner_email = "nope" }), HttpStatusCode.BadRequest, "owner_email");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = Slug(), owner_email = "o@example.test", plan = "Platinum" }), HttpStatusCode.BadRequest, "plan");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = "x", owner_email = "o@example.test" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = new string('a', 64), owner_email = "o@example.test" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { slug = Slug(), owner_email = "o@example.test" }), HttpStatusCode.BadRequest, "name");
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "N", slug = Slug(), owner_email = "o@example.test", billing_email = "x" }), HttpStatusCode.BadRequest, "billing_email");
+
+        var created = await V1Async(await ops.PostJsonAsync("/v1/organizations", new { name = new string('n', 255), slug = Slug(), owner_email = "o@example.test", owner_name = "O" }), HttpStatusCode.Created);
+        Assert.Equal("Business Plus", created.GetProperty("organization").GetProperty("plan").GetString());
+        Assert.StartsWith("qr3_sk_", created.GetProperty("owner_key").GetProperty("token").GetString());
+        Assert.False(string.IsNullOrEmpty(created.GetProperty("owner_key").GetProperty("client_secret").GetString()));
+        // The secret is shown once: only its hash is stored.
+        var keyId = created.GetProperty("owner_key").GetProperty("client_id").GetString()!;
+        var stored = (await service.Storage.ApiKeys.GetEntityAsync<ApiKey>(keyId, ApiKey.Row)).Value;
+        Assert.NotEqual(created.GetProperty("owner_key").GetProperty("client_secret").GetString(), stored.SecretHash);
+    }
+
+    [Fact]
+    public async Task ChangingTheSlugKeepsItUniqueAndReleasesTheOldOne()
+    {
+        var a = await service.NewTenantAsync();
+        var b = await service.NewTenantAsync();
+        var slugOf = async (Tenant t) => (await service.Storage.Orgs.GetEntityAsync<Organization>(t.OrgId, Organization.Row)).Value.Slug;
+        var oldSlug = await slugOf(a);
+        await V1ErrorAsync(await a.V1().PatchJsonAsync($"/v1/organizations/{a.OrgId}", new { slug = await slugOf(b) }), HttpStatusCode.BadRequest, "taken");
+        await V1ErrorAsync(await a.V1().PatchJsonAsync($"/v1/organizations/{a.OrgId}", new { slug = "Not Valid" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await a.V1().PatchJsonAsync($"/v1/organizations/{a.OrgId}", new { name = " " }), HttpStatusCode.BadRequest, "name");
+        Assert.Equal(oldSlug, await slugOf(a));
+
+        var newSlug = "renamed-" + Ids.Random(6).ToLowerInvariant().Replace('_', 'x');
+        var org = await V1Async(await a.V1().PatchJsonAsync($"/v1/organizations/{a.OrgId}", new { slug = newSlug }));
+        Assert.Equal(newSlug, org.GetProperty("slug").GetString());
+        var ops = await OperatorAsync();
+        await V1Async(await ops.PostJsonAsync("/v1/organizations", new { name = "Takes the old slug", slug = oldSlug, owner_email = "o@example.test" }), HttpStatusCode.Created);
+        await V1ErrorAsync(await ops.PostJsonAsync("/v1/organizations", new { name = "Wants the new slug", slug = newSlug, owner_email = "o@example.test" }), HttpStatusCode.BadRequest, "taken");
+        var entry = (await V1Async(await a.V1().GetAsync("/v1/audit-logs?action=organizations.updated"))).GetProperty("data")[0];
+        Assert.Equal((oldSlug, newSlug), (entry.GetProperty("changes").GetProperty("slug").GetProperty("before").GetString(), entry.GetProperty("changes").GetProperty("slug").GetProperty("after").GetString()));
+    }
+
+    [Fact]
+    public async Task WorkspaceChangesAreValidatedAndArchivedWorkspacesAreClosed()
+    {
+        var tenant = await service.NewTenantAsync();
+        var owner = tenant.V1();
+        var ws = (await V1Async(await owner.PostJsonAsync("/v1/workspaces", new { name = "Kunde", slug = "kunde", custom_domain = "qr.kunde.example", default_locale = "en-GB", approval_required = true }), HttpStatusCode.Created)).GetProperty("id").GetString()!;
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "N", slug = "Kunde Zwei" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "N" }), HttpStatusCode.BadRequest, "slug");
+        await V1ErrorAsync(await owner.PostJsonAsync("/v1/workspaces", new { name = "N", slug = "n-1", approval_required = "yes" }), HttpStatusCode.BadRequest, "approval_required");
+        var url = $"/v1/workspaces/{ws}";
+        await V1ErrorAsync(await owner.PatchJsonAsync(url, new { primary_color = "#GGGGGG" }), HttpStatusCode.BadRequest, "primary_color");
+        await V1ErrorAsync(await owner.PatchJsonAsync(url, new { default_locale = "german!" }), HttpStatusCode.BadRequest, "default_locale");
+        await V1ErrorAsync(await owner.PatchJsonAsync(url, new { custom_domain = "https://qr.kunde.example/" }), HttpStatusCode.BadRequest, "custom_domain");
+        await V1ErrorAsync(await owner.PatchJsonAsync(url, new { name = (string?)null }), HttpStatusCode.BadRequest, "name");
+        await V1ErrorAsync(await owner.PatchJsonAsync($"/v1/workspaces/ws_unknown", new { name = "x" }), HttpStatusCode.NotFound);
+
+        var cleared = await V1Async(await owner.PatchJsonAsync(url, new { custom_domain = (string?)null, primary_color = "#00ff00" }));
+        Assert.Equal(JsonValueKind.Null, cleared.GetProperty("custom_domain").ValueKind);
+        Assert.Equal(("#00ff00", "en-GB", true, "Kunde"), (cleared.GetProperty("primary_color").GetString(), cleared.GetProperty("default_locale").GetString(),
+            cleared.GetProperty("approval_required").GetBoolean(), cleared.GetProperty("name").GetString()));
+
+        // The key's own workspace (its home, or the one the request names) cannot be archived.
+        await V1ErrorAsync(await tenant.V1(teamId: ws).DeleteAsync(url), HttpStatusCode.BadRequest, "own workspace");
+        await V1Async(await owner.DeleteAsync(url));
+        await V1ErrorAsync(await owner.DeleteAsync(url), HttpStatusCode.NotFound);
+        await V1ErrorAsync(await owner.PatchJsonAsync(url, new { name = "x" }), HttpStatusCode.Forbidden, "archived");
+        var entries = (await service.Storage.TeamData.QueryAsync<QrFunctions.AuditLogs.AuditEntry>(TableQueries.PrefixFilter(ws, QrFunctions.AuditLogs.AuditEntry.RowPrefix)).ToListAsync()).Select(e => e.Action);
+        Assert.Equal(["workspaces.archived", "workspaces.updated", "workspaces.created"], entries);
+    }
 }
