@@ -124,6 +124,8 @@ public static class MembersApi
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
                 new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.updated", "members", email, changes)),
             ], ct);
+            // Re-adding also repairs the derived users row if a crash once left it unwritten.
+            await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
             directory.ForgetMembership(team.Id, email);
             await webhooks.PublishAsync(team.Id, "members.updated", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = member.Role }, ct);
             return;

@@ -68,11 +68,21 @@ public static partial class TeamsApi
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
-        // The creator joins the new team: an owner as owner, anyone else as admin.
-        var email = caller.Key.Scope == KeyScopes.User ? caller.Key.UserEmail : null;
+        // The creator joins the new team: an owner as owner, anyone else as admin. A workspace key is nobody,
+        // so its workspace's owner joins as owner; otherwise the new team would have no member at all.
+        var (email, role) = caller.Key.Scope == KeyScopes.User
+            ? (caller.Key.UserEmail, caller.Role == Role.Owner ? Role.Owner : Role.Admin)
+            : (await OwnerOfAsync(storage, caller.TeamId, context.RequestAborted), Role.Owner);
         var team = await TeamCreation.CreateAsync(storage, caller.Org!, new TeamDraft(name, null), plans.For(caller.Org!), caller.ActorId,
-            email, null, context.RequestAborted, caller.Role == Role.Owner ? Role.Owner : Role.Admin);
+            email, null, context.RequestAborted, role);
         return Envelope.OkNode(View(team));
+    }
+
+    private static async Task<string?> OwnerOfAsync(StorageAccount storage, string teamId, CancellationToken ct)
+    {
+        await foreach (var m in storage.TeamData.QueryAsync<Membership>(TableQueries.PrefixFilter(teamId, Membership.RowPrefix) + " and Role eq 'owner'", maxPerPage: 1, cancellationToken: ct))
+            return m.Email;
+        return null;
     }
 
     private static async Task<IResult> GetAsync(HttpContext context, StorageAccount storage)

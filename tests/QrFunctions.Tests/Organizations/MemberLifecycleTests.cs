@@ -277,4 +277,21 @@ public class MemberLifecycleTests(TestService service) : IClassFixture<TestServi
         // The deleted member's key is revoked.
         Assert.True((await service.Storage.ApiKeys.GetEntityAsync<ApiKey>(key.KeyId, ApiKey.Row)).Value.Revoked);
     }
+    [Fact]
+    public async Task AWorkspaceKeyCreatesATeamThatItsWorkspacesOwnerOwns()
+    {
+        var tenant = await service.NewTenantAsync();
+        var issued = await (await tenant.V1().PostJsonAsync("/v1/api-keys", new { name = "ci", scope = "workspace" })).BodyAsync();
+        var key = new IssuedKey(issued.GetProperty("client_id").GetString()!, issued.GetProperty("client_secret").GetString()!);
+        var mine = await tenant.QrApi(key).GetAsync("/api/teams-api").DataAsync();
+        Assert.Equal([tenant.TeamId], mine.EnumerateArray().Select(t => t.GetProperty("id").GetString()));
+
+        var created = await tenant.QrApi(key).PostJsonAsync("/api/teams-api", new { name = "Made by CI" }).DataAsync();
+        var id = created.GetProperty("id").GetString()!;
+        Assert.Equal("owner", (await MemberAsync(id, tenant.OwnerEmail))!.Role);
+        var ownersTeams = await tenant.QrApi().GetAsync("/api/teams-api").DataAsync();
+        Assert.Contains(id, ownersTeams.EnumerateArray().Select(t => t.GetProperty("id").GetString()));
+        // The workspace key stays confined to its own workspace.
+        await tenant.QrApi(key).GetAsync($"/api/teams-api/{id}").ErrorAsync(HttpStatusCode.BadRequest, "Team not found");
+    }
 }
