@@ -59,7 +59,8 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
             throw new FormatException("Scan batch message is not JSON: " + ex.Message, ex);
         }
         if (batch is null || !BatchIdPattern().IsMatch(batch.BatchId ?? "")) throw new FormatException("Scan batch message has no valid batchId.");
-        if (batch.Events is null || batch.Events.Count > 1000) throw new FormatException("Scan batch message has no events array (or too many).");
+        if (batch.EventsGzip is not null) batch = batch with { Events = ScanBatch.Decompress(batch.EventsGzip), EventsGzip = null };
+        if (batch.Events is null || batch.Events.Count > ScanEventBatcher.MaxEventsPerMessage) throw new FormatException("Scan batch message has no events array (or too many).");
         foreach (var e in batch.Events)
         {
             if (e is null || !ScanStatRows.IsKeySafe(e.QrId) || !ScanStatRows.IsKeySafe(e.TeamId) || e.ScanTime <= 0 || e.ScanTime > 9_000_000_000_000L)
@@ -88,7 +89,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     {
         foreach (var day in scans.GroupBy(s => ScanStatRows.DayOf(s.Event.ScanTime)))
         {
-            var partition = ScanEventRows.Partition(qrId, day.Key);
+            var partition = ScanEventRows.Partition(qrId, day.Key, batchId);
             foreach (var chunk in day.Chunk(100))
             {
                 var actions = chunk.Select(s => new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, ScanEventRows.Row(s.Event.ScanTime, batchId, s.Index))

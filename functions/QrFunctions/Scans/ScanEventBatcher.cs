@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using System.Text.Json;
 using Azure.Storage.Queues;
 using QrFunctions.Storage;
@@ -7,19 +6,21 @@ using QrFunctions.Storage;
 namespace QrFunctions.Scans;
 
 /// <summary>
-/// Group commit of scan events: concurrent scans append to one open batch, which becomes ONE queue
-/// message when it is full (QrFunctions:ScanBatchMaxEvents, default 100, or ~45,000 bytes of JSON, so
-/// its base64 form stays under the queue's 64 KiB), when a writer is free (fewer than
-/// QrFunctions:ScanBatchMaxWrites writes under way, default 2; 0 = never early), or at the latest when its
-/// window ends (QrFunctions:ScanBatchWindowMs, default 5 ms). So an idle service writes a scan at once, and
-/// under load batches grow while writes are under way. Every scan awaits the write of its own batch, so no scan is answered before its event
-/// is in the queue; a failed write is retried once, then every scan of the batch fails (the endpoint
-/// answers 503 and the scanner retries). Stopping the host flushes the open batch.
+/// Group commit of scan events: concurrent scans append to one open batch, which is written when it is
+/// full (QrFunctions:ScanBatchMaxEvents, default and maximum 500), when a writer is free (fewer than
+/// QrFunctions:ScanBatchMaxWrites writes under way, default 1; 0 = never early), or at the latest when its
+/// window ends (QrFunctions:ScanBatchWindowMs, default 2 ms). So an idle service writes a scan at once, and
+/// under load a batch collects the scans that arrive while the previous write is under way. A batch is one
+/// queue message of gzip-compressed events (split in halves in the rare case they do not fit 64 KiB).
+/// Every scan awaits the write of its own batch, so no scan is answered before its event is in the queue; a
+/// failed write is retried once, then every scan of the batch fails (the endpoint answers 503 and the
+/// scanner retries). Stopping the host flushes the open batch. The defaults are measured in docs/scans.md.
 /// </summary>
 public sealed class ScanEventBatcher : IHostedService
 {
-    /// <summary>Raw JSON bytes per message: base64 makes it 4/3 larger, 60,000 &lt; 65,536.</summary>
-    public const int MaxMessageBytes = 45_000;
+    /// <summary>Compressed bytes per message: base64 inside the JSON, base64 again on the queue: 36,000 → ~64,100 &lt; 65,536.</summary>
+    public const int MaxCompressedBytes = 36_000;
+    public const int MaxEventsPerMessage = 500;
 
     private readonly QueueClient _queue;
     private readonly TimeSpan _window;
@@ -35,18 +36,18 @@ public sealed class ScanEventBatcher : IHostedService
     public ScanEventBatcher(StorageAccount storage, IConfiguration configuration, ILogger<ScanEventBatcher> log)
     {
         _queue = storage.Queue(storage.Names.ScanEventsQueue);
-        _window = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchWindowMs", 5.0)));
-        _maxEvents = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxEvents", 100), 1, 1000);
-        _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 2), 0, 64);
+        _window = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchWindowMs", 2.0)));
+        _maxEvents = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxEvents", MaxEventsPerMessage), 1, MaxEventsPerMessage);
+        _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 1), 0, 64);
         _log = log;
     }
 
     private sealed class Batch
     {
-        public readonly string Id = Guid.NewGuid().ToString("N");
         public readonly List<byte[]> Events = [];
-        public int Bytes = 40; // {"batchId":"…32…","events":[]}
-        public readonly TaskCompletionSource Stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Completed last in WriteThenTakeNextAsync, and synchronously: the writer's thread answers the batch's
+        // scans one after another instead of waking a thread-pool item per scan (measured: ~8 % more scans/s).
+        public readonly TaskCompletionSource Stored = new(TaskCreationOptions.None);
     }
 
     /// <summary>Completes when the event's batch is in the queue; throws when it could not be stored.</summary>
@@ -54,16 +55,10 @@ public sealed class ScanEventBatcher : IHostedService
     {
         var bytes = JsonSerializer.SerializeToUtf8Bytes(scan, ScanBatch.Json);
         Batch target;
-        Batch? ready = null, overflow = null;
+        Batch? ready = null;
         var startWindow = false;
         lock (_lock)
         {
-            if (_open is not null && _open.Bytes + bytes.Length + 1 > MaxMessageBytes)
-            {
-                overflow = _open;
-                _open = null;
-                _writing++;
-            }
             if (_open is null)
             {
                 _open = new Batch();
@@ -71,7 +66,6 @@ public sealed class ScanEventBatcher : IHostedService
             }
             target = _open;
             target.Events.Add(bytes);
-            target.Bytes += bytes.Length + 1;
             if (target.Events.Count >= _maxEvents || _stopping || _window == TimeSpan.Zero || _writing < _maxWrites)
             {
                 ready = target;
@@ -80,7 +74,6 @@ public sealed class ScanEventBatcher : IHostedService
                 _writing++;
             }
         }
-        if (overflow is not null) Flush(overflow);
         if (ready is not null) Flush(ready);
         if (startWindow) _ = FlushAfterWindowAsync(target);
         return target.Stored.Task;
@@ -98,7 +91,7 @@ public sealed class ScanEventBatcher : IHostedService
         Flush(batch);
     }
 
-    /// <summary>Starts writing a batch already counted in _writing; when done, a waiting batch goes out at once.</summary>
+    /// <summary>Starts writing a batch already counted in _writing; when done, a waiting batch goes out at once if a writer is free.</summary>
     private void Flush(Batch batch)
     {
         var task = WriteThenTakeNextAsync(batch);
@@ -108,7 +101,7 @@ public sealed class ScanEventBatcher : IHostedService
 
     private async Task WriteThenTakeNextAsync(Batch batch)
     {
-        await WriteAsync(batch);
+        var failure = await WriteAsync(batch);
         Batch? next = null;
         lock (_lock)
         {
@@ -121,46 +114,53 @@ public sealed class ScanEventBatcher : IHostedService
             }
         }
         if (next is not null) Flush(next);
+        if (failure is null) batch.Stored.TrySetResult();
+        else batch.Stored.TrySetException(new ScanNotRecordedException(failure));
     }
 
-    private async Task WriteAsync(Batch batch)
+    /// <summary>Writes the batch's messages; returns null when all are stored, else what failed.</summary>
+    private async Task<Exception?> WriteAsync(Batch batch)
     {
-        var message = Encode(batch);
+        try
+        {
+            await Task.WhenAll(Encode(batch.Events).Select(SendAsync));
+            return null;
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "A scan batch of {Count} events could not be stored; its scans are answered 503", batch.Events.Count);
+            return ex;
+        }
+    }
+
+    private async Task SendAsync(BinaryData message)
+    {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 await _queue.SendMessageAsync(message, cancellationToken: timeout.Token);
-                batch.Stored.TrySetResult();
                 return;
             }
             catch (Exception ex) when (attempt < 2)
             {
-                _log.LogWarning(ex, "Writing scan batch {BatchId} ({Count} events) failed; retrying once", batch.Id, batch.Events.Count);
-            }
-            catch (Exception ex)
-            {
-                _log.LogError(ex, "Scan batch {BatchId} ({Count} events) could not be stored; its scans are answered 503", batch.Id, batch.Events.Count);
-                batch.Stored.TrySetException(new ScanNotRecordedException(ex));
-                return;
+                _log.LogWarning(ex, "Writing a scan batch failed; retrying once");
             }
         }
     }
 
-    private static BinaryData Encode(Batch batch)
+    /// <summary>
+    /// Serialized events as queue messages: normally one. Halved while the compressed events exceed
+    /// <see cref="MaxCompressedBytes"/> (only batches of long, unlike events do); each part has its own batch id.
+    /// </summary>
+    public static List<BinaryData> Encode(IReadOnlyList<byte[]> events)
     {
-        using var buffer = new MemoryStream(batch.Bytes + 16);
-        buffer.Write("{\"batchId\":\""u8);
-        buffer.Write(Encoding.ASCII.GetBytes(batch.Id));
-        buffer.Write("\",\"events\":["u8);
-        for (var i = 0; i < batch.Events.Count; i++)
-        {
-            if (i > 0) buffer.WriteByte((byte)',');
-            buffer.Write(batch.Events[i]);
-        }
-        buffer.Write("]}"u8);
-        return new BinaryData(buffer.ToArray());
+        var compressed = ScanBatch.Compress(events);
+        if (compressed.Length <= MaxCompressedBytes || events.Count == 1)
+            return [ScanBatch.Message(Guid.NewGuid().ToString("N"), compressed)];
+        var half = events.Count / 2;
+        return [.. Encode([.. events.Take(half)]), .. Encode([.. events.Skip(half)])];
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;

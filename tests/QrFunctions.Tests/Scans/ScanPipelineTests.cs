@@ -199,6 +199,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"events\":[{\"q\":\"a/b\",\"t\":\"team\",\"ts\":1}]}")]
     [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"events\":[{\"q\":\"qr_x\",\"t\":\"team\",\"ts\":0}]}")]
     [InlineData("{\"events\":[]}")]
+    [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"eventsGzip\":\"bm90IGd6aXA=\"}")]
+    [InlineData("{\"batchId\":\"0123456789abcdef0123456789abcdef\",\"eventsGzip\":\"not base64!\"}")]
     public void MalformedBatchesAreRejected(string body)
     {
         Assert.Throws<FormatException>(() => ScanBatchAggregator.Parse(body));
@@ -249,20 +251,95 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         await Assert.ThrowsAsync<ScanNotRecordedException>(() => batcher.AppendAsync(new ScanEvent { QrId = "qr_x", TeamId = "t", ScanTime = 1 }));
     }
 
-    [Fact]
-    public void BatchesStayUnderTheQueueMessageLimit()
+    private static ScanEvent Largest(Random random)
     {
-        // The largest event the endpoint can produce (every field at its clip length), base64-encoded in a full batch.
-        var largest = new ScanEvent
+        // Every field at its clip length, filled with random letters so gzip cannot shrink it much.
+        string Noise(int length) => new([.. Enumerable.Range(0, length).Select(_ => (char)random.Next(0x00e0, 0x0250))]);
+        return new ScanEvent
         {
-            QrId = new string('q', 40), TeamId = new string('t', 40), OrgId = new string('o', 40), ScanTime = 9_000_000_000_000, Device = new string('d', 16),
-            Os = new string('\u00e9', 64), Browser = new string('\u00e9', 64), Country = "DE", City = new string('\u00e9', 64), IpAddress = "2001:db8:1234::",
-            Referrer = new string('\u00e9', 512), Language = new string('l', 35), IsBot = true, BotReason = new string('b', 64), VisitorHash = new string('a', 32),
+            QrId = "qr_" + Ids.Random(37), TeamId = Ids.Random(40), OrgId = Ids.Random(40), ScanTime = 9_000_000_000_000, Device = Ids.Random(16),
+            Os = Noise(64), Browser = Noise(64), Country = "DE", City = Noise(64), IpAddress = "2001:db8:1234::",
+            Referrer = Noise(512), Language = Ids.Random(35), IsBot = true, BotReason = Ids.Random(64), VisitorHash = Ids.Random(32),
         };
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(largest, ScanBatch.Json).Length;
-        var perMessage = ScanEventBatcher.MaxMessageBytes / (bytes + 1);
-        Assert.True(perMessage >= 10, $"only {perMessage} events fit one message");
-        Assert.True((ScanEventBatcher.MaxMessageBytes + 2) / 3 * 4 < 64 * 1024);
+    }
+
+    private static byte[] Serialized(ScanEvent e) => JsonSerializer.SerializeToUtf8Bytes(e, ScanBatch.Json);
+
+    [Fact]
+    public void FullBatchOfLargestEventsIsSplitIntoMessagesUnderTheQueueLimit()
+    {
+        var random = new Random(7);
+        var events = Enumerable.Range(0, ScanEventBatcher.MaxEventsPerMessage).Select(_ => Largest(random)).ToList();
+
+        var messages = ScanEventBatcher.Encode([.. events.Select(Serialized)]);
+
+        Assert.True(messages.Count > 1, "incompressible events should not fit one message");
+        Assert.All(messages, m => Assert.True(Convert.ToBase64String(m.ToArray()).Length < 64 * 1024, $"{m.ToArray().Length} bytes"));
+        var batches = messages.Select(m => ScanBatchAggregator.Parse(m.ToString())).ToList();
+        Assert.Equal(messages.Count, batches.Select(b => b.BatchId).Distinct().Count());
+        Assert.Equal(events, batches.SelectMany(b => b.Events));
+    }
+
+    [Fact]
+    public void FullBatchOfOneCodesScansFitsOneMessage()
+    {
+        var tenant = new { TeamId = Ids.Random(12), OrgId = Ids.Random(12) };
+        var events = Enumerable.Range(0, ScanEventBatcher.MaxEventsPerMessage).Select(i => new ScanEvent
+        {
+            QrId = "qr_" + Ids.Random(12), TeamId = tenant.TeamId, OrgId = tenant.OrgId, ScanTime = 1_780_000_000_000 + i * 37, Device = "mobile", Os = "iOS",
+            Browser = "Mobile Safari", Country = "DE", City = "Berlin", IpAddress = $"203.0.{i % 200}.0", Referrer = "", Language = "de-de",
+            VisitorHash = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()),
+        }).ToList();
+
+        var message = Assert.Single(ScanEventBatcher.Encode([.. events.Select(Serialized)]));
+
+        Assert.Equal(events, ScanBatchAggregator.Parse(message.ToString()).Events);
+    }
+
+    [Fact]
+    public async Task CompressedBatchIsCountedLikeAPlainOne()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var plain = Batch(tenant, qrId, 7);
+        var message = Assert.Single(ScanEventBatcher.Encode([.. plain.Events.Select(Serialized)]));
+
+        await service.NewAggregator().HandleAsync(new QueueMessage("m1", message.ToString(), 1), CancellationToken.None);
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(7, (long)overview["totalScans"]!);
+        Assert.Equal(7, (long)overview["todayUniqueVisitors"]!);
+    }
+
+    [Fact]
+    public async Task DetailedScansMergeEveryEventShardNewestFirst()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var aggregator = service.NewAggregator();
+        var now = Clock.NowMs() - 60_000;
+        // One batch per shard digit; their scan times interleave, so only a merge of all shards is in time order.
+        foreach (var (digit, k) in ScanEventRows.Shards.Select((d, k) => (d, k)))
+        {
+            var batch = Batch(tenant, qrId, 3, batchId: digit + Guid.NewGuid().ToString("N")[1..]);
+            batch = batch with { Events = [.. batch.Events.Select((e, i) => e with { ScanTime = now - k - 16 * i })] };
+            await aggregator.HandleAsync(Message(batch), CancellationToken.None);
+        }
+
+        var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
+
+        var times = detailed!["data"]!.AsArray().Select(s => (long)s!["scanTime"]!).ToList();
+        Assert.Equal(Enumerable.Range(0, 48).Select(n => now - n), times);
+    }
+
+    [Fact]
+    public void BatchThatInflatesBeyondTheLimitIsRejected()
+    {
+        var bomb = ScanBatch.Compress([new byte[ScanBatch.MaxEventsJsonBytes + 1]]);
+        var body = ScanBatch.Message("0123456789abcdef0123456789abcdef", bomb).ToString();
+
+        Assert.True(body.Length < 64 * 1024);
+        Assert.Throws<FormatException>(() => ScanBatchAggregator.Parse(body));
     }
 }
 
