@@ -1,29 +1,44 @@
 #!/usr/bin/env bash
 # Scan-redirect benchmark (run by hand, never by CI):
-#   1. throughput/latency of GET /{displayId} on the real service (Kestrel on 127.0.0.1, the running Azurite,
-#      a fresh storage prefix; every answered scan durably enqueued) vs a bare Kestrel static 302. The queue
-#      poller is off in this phase: in Azure aggregation runs elsewhere against storage that scales, while
-#      here it would share 2 cores and Azurite's single thread with the scan path being measured;
-#   2. end to end, on a restarted service with a second fresh prefix and the poller on: fire N scans, poll
-#      the overview until all are counted, report time, lost and double counts.
-# Usage: bench/scan-redirect.sh [duration=10s] [connections=64] [e2e scans=2000]
+#   1. end to end, with the queue poller on: fire N scans, poll the overview until all are counted, report
+#      time, lost and double counts;
+#   2. throughput/latency of GET /{displayId} on the real service (Kestrel on 127.0.0.1, Azurite, a fresh
+#      storage prefix; every answered scan durably enqueued) vs a bare Kestrel static 302, at each given
+#      connection count. Both get the same 15 s warm-up first: the service JITs ~15,000 methods and tiered
+#      compilation takes that long to settle under load. The queue poller is off in this phase: in Azure
+#      aggregation runs elsewhere against storage that scales, while here it would share 2 cores and
+#      Azurite's single thread with the scan path being measured. Each connection count gets a fresh
+#      Azurite (when the bench started its own) and service: a run leaves ~a million queued events, and an
+#      Azurite holding them stalls for minutes at a time (seen here), which would stall the next run.
+# Azurite: the running one if any, else its own in memory (on disk it rewrites its whole queue file as the
+# queue grows, CPU that Azure Storage does not take from the instance; docs/scans.md has both).
+# Usage: bench/scan-redirect.sh [duration=10s] [connections="64 256"] [e2e scans=2000]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-duration="${1:-10s}"; connections="${2:-64}"; scans="${3:-2000}"
+duration="${1:-10s}"; connections="${2:-64 256}"; scans="${3:-2000}"
 svc_port=7190; bare_port=7191
-prefix="bench$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
+prefix="bn$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
 prefix2="${prefix}e"
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get update && apt-get install -y wrk" >&2; exit 1; }
 
 [ -d node_modules/azurite ] || npm ci --no-audit --no-fund --loglevel=error
 data="$(mktemp -d)"
-started="$(scripts/azurite.sh start "$data")"
+started="$(AZURITE_IN_MEMORY="${AZURITE_IN_MEMORY:-1}" scripts/azurite.sh start "$data")"
 pids=()
+prefixes=("$prefix2")
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  [ -x "$bench_tool" ] && { "$bench_tool" cleanup "$prefix" >/dev/null 2>&1; "$bench_tool" cleanup "$prefix2" >/dev/null 2>&1; } || true
-  [ "$started" = reused ] || scripts/azurite.sh stop "$started"
+  if [ "$started" = reused ]; then
+    [ -x "$bench_tool" ] && for p in "${prefixes[@]}"; do "$bench_tool" cleanup "$p" >/dev/null 2>&1 || true; done
+  else
+    scripts/azurite.sh stop "$started"
+  fi
   rm -rf "$data"
+}
+fresh_azurite() { # a new in-memory Azurite if the bench owns one; a reused one stays
+  [ "$started" = reused ] && return 0
+  scripts/azurite.sh stop "$started"
+  started="$(AZURITE_IN_MEMORY="${AZURITE_IN_MEMORY:-1}" scripts/azurite.sh start "$data")"
 }
 bench_tool=bench/ScanBench/bin/Release/net10.0/ScanBench
 trap cleanup EXIT INT TERM
@@ -42,18 +57,21 @@ start_service() { # prefix poller(true|false)
   pids+=($svc_pid)
 }
 : >/tmp/scan-bench-service.log
-start_service "$prefix" false
+start_service "$prefix2" true
+wait_up $svc_port
+read -r _ e2e_id e2e_qr team client secret < <("$bench_tool" seed "$prefix2")
+echo "end to end: prefix $prefix2, code $e2e_id, poller on"
+"$bench_tool" e2e "http://127.0.0.1:$svc_port" "$scans" "$e2e_id" "$e2e_qr" "$team" "$client" "$secret" || e2e_failed=1
+kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true
+
 PORT=$bare_port bench/BareRedirect/bin/Release/net10.0/BareRedirect >/tmp/scan-bench-bare.log 2>&1 &
 pids+=($!)
-wait_up $svc_port; wait_up $bare_port
+wait_up $bare_port
 
-read -r load_id _ _ _ _ _ < <("$bench_tool" seed "$prefix")
-echo "prefix $prefix, code $load_id"
-
-run_wrk() { # name url → prints "rps p50 p99" (latency in ms)
-  curl -s -o /dev/null "$2"   # warm-up: JIT, route cache, visitor salt
-  wrk -t2 -c"$connections" -d3s "$2" >/dev/null
-  wrk -t2 -c"$connections" -d"$duration" --latency "$2" >"/tmp/scan-bench-$1.txt"
+run_wrk() { # name url connections → prints req/s (latency in ms to stderr)
+  curl -s -o /dev/null "$2"   # first request: route cache, visitor salt
+  wrk -t2 -c"$3" -d15s "$2" >/dev/null
+  wrk -t2 -c"$3" -d"$duration" --latency "$2" >"/tmp/scan-bench-$1.txt"
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "/tmp/scan-bench-$1.txt")
   p50=$(awk '$1=="50%" {print $2}' "/tmp/scan-bench-$1.txt")
@@ -62,15 +80,17 @@ run_wrk() { # name url → prints "rps p50 p99" (latency in ms)
   printf '%-8s %10s req/s   p50 %8s   p99 %8s   non-2xx/3xx %s\n' "$1" "$rps" "$p50" "$p99" "$non3xx" >&2
   echo "$rps"
 }
-echo "wrk -t2 -c$connections -d$duration (same machine, 2 cores shared with the server)"
-svc=$(run_wrk service "http://127.0.0.1:$svc_port/$load_id")
-bare=$(run_wrk bare "http://127.0.0.1:$bare_port/$load_id")
-awk -v s="$svc" -v b="$bare" 'BEGIN { printf "ratio service/bare = %.2f (goal >= 0.5)\n", s / b }'
-
-kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true
-"$bench_tool" cleanup "$prefix" >/dev/null
-start_service "$prefix2" true
-wait_up $svc_port
-read -r _ e2e_id e2e_qr team client secret < <("$bench_tool" seed "$prefix2")
-echo "end to end: prefix $prefix2, code $e2e_id, poller on"
-"$bench_tool" e2e "http://127.0.0.1:$svc_port" "$scans" "$e2e_id" "$e2e_qr" "$team" "$client" "$secret"
+echo "wrk -t2 -d$duration after 15 s warm-up (same machine, 2 cores shared with both servers and Azurite)"
+for c in $connections; do
+  echo "-- $c connections"
+  fresh_azurite
+  prefixes+=("${prefix}c$c")
+  start_service "${prefix}c$c" false
+  wait_up $svc_port
+  read -r load_id _ _ _ _ _ < <("$bench_tool" seed "${prefix}c$c")
+  svc=$(run_wrk service "http://127.0.0.1:$svc_port/$load_id" "$c")
+  kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true
+  bare=$(run_wrk bare "http://127.0.0.1:$bare_port/$load_id" "$c")
+  awk -v s="$svc" -v b="$bare" -v c="$c" 'BEGIN { printf "ratio service/bare at %d connections = %.2f (goal >= 0.5)\n", c, s / b }'
+done
+exit "${e2e_failed:-0}"

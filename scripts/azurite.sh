@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start or stop the project's Azurite (npm, pinned in package.json) on 127.0.0.1 only.
 #   scripts/azurite.sh start DATA_DIR   -> prints "reused" if one already answers, else starts one and prints its pid
+#                                          (AZURITE_IN_MEMORY=1: in memory, DATA_DIR only holds its log)
 #   scripts/azurite.sh stop PID         -> stops that Azurite by its process group
 # --disableTelemetry: without it Azurite calls a non-loopback metadata address and then ignores SIGTERM.
 set -euo pipefail
@@ -17,8 +18,10 @@ case "${1:-}" in
     fi
     mkdir -p "$data"
     # setsid: its own process group, so stop can end it and everything it spawned.
+    # AZURITE_IN_MEMORY=1 (benchmarks): keep everything in memory instead of rewriting its files as they grow.
+    if [ "${AZURITE_IN_MEMORY:-}" = 1 ]; then store=(--inMemoryPersistence); else store=(--location "$data"); fi
     setsid node "$root/node_modules/azurite/dist/src/azurite.js" \
-      --location "$data" --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
+      "${store[@]}" --blobHost 127.0.0.1 --queueHost 127.0.0.1 --tableHost 127.0.0.1 \
       --disableTelemetry --skipApiVersionCheck --silent >"$data/azurite.log" 2>&1 < /dev/null &
     pid=$!
     for _ in $(seq 1 100); do

@@ -15,8 +15,9 @@ namespace QrFunctions.Analytics;
 ///   1. event rows: deterministic keys, upserted;
 ///   2. visitor sightings: insert-if-absent, "new" means FirstBatch == this batch;
 ///   3. counters: per code ONE transaction that updates total and day rows (ETag-checked) and adds the
-///      marker "applied|{batchId}"; if the marker exists the message was already counted.
-/// Counter rows get one transaction per message and code, not one write per scan (see docs/scans.md).
+///      marker "applied|{batchId}" of every message in it; a message whose marker exists was already counted.
+/// Counter rows get one transaction per code for the messages waiting on this instance, not one write per
+/// scan or per message (see docs/scans.md).
 /// </summary>
 public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks.WebhookPublisher webhooks, ILogger<ScanBatchAggregator> log) : IQueueMessageHandler
 {
@@ -24,8 +25,22 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 
     private readonly TableClient _events = storage.Table(storage.Names.ScanEvents);
     private readonly TableClient _stats = storage.Table(storage.Names.ScanStats);
-    // One counter transaction per code at a time on this instance: fewer ETag conflicts between its own messages.
-    private readonly SemaphoreSlim[] _codeLocks = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+    /// <summary>Messages of one code whose counters wait for the transaction under way (see ApplyCountersAsync).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CounterQueue> _counterQueues = new();
+
+    /// <summary>Most messages one counter transaction applies: their markers are read with one filter, and Azure allows 15 comparisons in one.</summary>
+    public const int MaxMessagesPerCounterWrite = 12;
+
+    private sealed record CounterUpdate(string BatchId, List<ScanEvent> Scans, Dictionary<string, long> NewVisitors)
+    {
+        public readonly TaskCompletionSource Applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class CounterQueue
+    {
+        public readonly List<CounterUpdate> Waiting = [];
+        public bool Draining;
+    }
 
     [GeneratedRegex("^[0-9a-f]{32}$")]
     private static partial Regex BatchIdPattern();
@@ -73,16 +88,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     {
         await WriteEventRowsAsync(batchId, qrId, scans, ct);
         var newVisitors = await CountNewVisitorsAsync(batchId, qrId, scans.Select(s => s.Event).ToList(), ct);
-        var gate = _codeLocks[(int)((uint)qrId.GetHashCode() % (uint)_codeLocks.Length)];
-        await gate.WaitAsync(ct);
-        try
-        {
-            await ApplyCountersAsync(batchId, qrId, scans.Select(s => s.Event).ToList(), newVisitors, ct);
-        }
-        finally
-        {
-            gate.Release();
-        }
+        await ApplyCountersAsync(qrId, new CounterUpdate(batchId, scans.Select(s => s.Event).ToList(), newVisitors));
     }
 
     private async Task WriteEventRowsAsync(string batchId, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
@@ -146,31 +152,92 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
         }
     }
 
-    private async Task ApplyCountersAsync(string batchId, string qrId, List<ScanEvent> scans, Dictionary<string, long> newVisitors, CancellationToken ct)
+    /// <summary>
+    /// Group commit for counters: all messages of a code share its total and day rows, so on one instance
+    /// they are applied one transaction at a time, and the messages that arrive meanwhile go together in the
+    /// next one (up to <see cref="MaxMessagesPerCounterWrite"/>). A hot code then costs two reads and one
+    /// transaction per group instead of per message. Completes when this message's counts are in.
+    /// </summary>
+    private Task ApplyCountersAsync(string qrId, CounterUpdate update)
     {
-        var marker = ScanStatRows.AppliedPrefix + batchId;
-        var days = scans.GroupBy(e => ScanStatRows.DayOf(e.ScanTime)).ToList();
+        var queue = _counterQueues.GetOrAdd(qrId, _ => new CounterQueue());
+        bool start;
+        lock (queue)
+        {
+            queue.Waiting.Add(update);
+            start = !queue.Draining;
+            queue.Draining = true;
+        }
+        if (start) _ = Task.Run(() => DrainCountersAsync(qrId, queue));
+        return update.Applied.Task;
+    }
+
+    private async Task DrainCountersAsync(string qrId, CounterQueue queue)
+    {
+        while (true)
+        {
+            List<CounterUpdate> group;
+            lock (queue)
+            {
+                if (queue.Waiting.Count == 0)
+                {
+                    queue.Draining = false;
+                    // A caller that still got this queue starts its own drain; ETags keep two drains of one code correct.
+                    _counterQueues.TryRemove(new KeyValuePair<string, CounterQueue>(qrId, queue));
+                    return;
+                }
+                group = queue.Waiting.Take(MaxMessagesPerCounterWrite).ToList();
+                queue.Waiting.RemoveRange(0, group.Count);
+            }
+            try
+            {
+                // Not a message's token: the group serves several messages; each SDK call has its own timeout.
+                await ApplyCounterGroupAsync(qrId, group, CancellationToken.None);
+                foreach (var update in group) update.Applied.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                foreach (var update in group) update.Applied.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One transaction in the code's partition: the total row, the day rows (ETag-checked replace, or Add if
+    /// new) and one "applied|{batchId}" marker per message. Messages whose marker exists were counted before
+    /// (a redelivery) and are left out. On a 409/412 another writer won: re-read and try again.
+    /// </summary>
+    private async Task ApplyCounterGroupAsync(string qrId, List<CounterUpdate> group, CancellationToken ct)
+    {
+        var allDays = group.SelectMany(u => u.Scans).Select(e => ScanStatRows.DayOf(e.ScanTime)).Distinct().Order(StringComparer.Ordinal).ToList();
         for (var attempt = 1; ; attempt++)
         {
-            if ((await _stats.GetEntityIfExistsAsync<TableEntity>(qrId, marker, select: ["RowKey"], cancellationToken: ct)).HasValue) return;
+            var markerFilter = string.Join(" or ", group.Select(u => TableClient.CreateQueryFilter($"RowKey eq {ScanStatRows.AppliedPrefix + u.BatchId}")));
+            var rowsFilter = TableClient.CreateQueryFilter(
+                $"PartitionKey eq {qrId} and (RowKey eq {ScanStatRows.Total} or (RowKey ge {ScanStatRows.Day(allDays[0])} and RowKey le {ScanStatRows.Day(allDays[^1])}))");
+            var markersTask = ReadRowsAsync(TableClient.CreateQueryFilter($"PartitionKey eq {qrId}") + $" and ({markerFilter})", ["RowKey"], ct);
+            var rows = await ReadRowsAsync(rowsFilter, null, ct);
+            var applied = (await markersTask).Keys.ToHashSet();
+            // A message delivered twice at once can sit in one group twice: its counts and marker go in once.
+            var pending = group.Where(u => !applied.Contains(ScanStatRows.AppliedPrefix + u.BatchId)).DistinctBy(u => u.BatchId).ToList();
+            if (pending.Count == 0) return;
+            var scans = pending.SelectMany(u => u.Scans).ToList();
 
-            var actions = new List<TableTransactionAction>
-            {
-                new(TableTransactionActionType.Add, new TableEntity(qrId, marker) { ["AppliedAt"] = Clock.NowMs() }),
-            };
-            var totalRow = (await _stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total, cancellationToken: ct)) is { HasValue: true } t ? t.Value! : null;
+            var actions = pending.Select(u => new TableTransactionAction(TableTransactionActionType.Add,
+                new TableEntity(qrId, ScanStatRows.AppliedPrefix + u.BatchId) { ["AppliedAt"] = Clock.NowMs() })).ToList();
+            var totalRow = rows.GetValueOrDefault(ScanStatRows.Total);
             var total = totalRow ?? new TableEntity(qrId, ScanStatRows.Total) { ["TeamId"] = scans[0].TeamId, ["OrgId"] = scans[0].OrgId, ["FirstScanAt"] = scans.Min(e => e.ScanTime) };
             Bump(total, scans);
             total["LastScanAt"] = Math.Max(total.GetInt64("LastScanAt") ?? 0, scans.Max(e => e.ScanTime));
             total["FirstScanAt"] = Math.Min(total.GetInt64("FirstScanAt") ?? long.MaxValue, scans.Min(e => e.ScanTime));
             actions.Add(Write(total, totalRow is not null));
 
-            foreach (var day in days)
+            foreach (var day in scans.GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
             {
-                var dayRow = (await _stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Day(day.Key), cancellationToken: ct)) is { HasValue: true } d ? d.Value! : null;
+                var dayRow = rows.GetValueOrDefault(ScanStatRows.Day(day.Key));
                 var row = dayRow ?? new TableEntity(qrId, ScanStatRows.Day(day.Key)) { ["TeamId"] = scans[0].TeamId };
                 Bump(row, day.ToList());
-                row["Unique"] = (row.GetInt64("Unique") ?? 0) + newVisitors.GetValueOrDefault(day.Key);
+                row["Unique"] = (row.GetInt64("Unique") ?? 0) + pending.Sum(u => u.NewVisitors.GetValueOrDefault(day.Key));
                 var breakdown = ScanStatRows.ReadBreakdown(row);
                 foreach (var e in day.Where(e => !e.IsBot))
                 {
@@ -192,10 +259,17 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
             }
             catch (TableTransactionFailedException ex) when ((ex.Status is 409 or 412) && attempt < MaxCounterAttempts)
             {
-                // Another message for this code won the race (or this one was applied meanwhile): re-read and try again.
+                // Another writer for this code won the race (or one of these was applied meanwhile): re-read and try again.
                 await Task.Delay(Random.Shared.Next(5, 20 + 10 * Math.Min(attempt, 10)), ct);
             }
         }
+    }
+
+    private async Task<Dictionary<string, TableEntity>> ReadRowsAsync(string filter, string[]? select, CancellationToken ct)
+    {
+        var rows = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
+        await foreach (var row in _stats.QueryAsync<TableEntity>(filter, select: select, cancellationToken: ct)) rows[row.RowKey] = row;
+        return rows;
     }
 
     /// <summary>A new row is added (fails if someone else added it first), an existing one replaced only if unchanged since read.</summary>

@@ -27,6 +27,13 @@ public static class ApiErrors
         {
             // The client went away; there is nobody to answer.
         }
+        catch (Exception ex) when (!context.Response.HasStarted && Storage.StorageFailures.IsTransient(ex))
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("QrFunctions.Api")
+                .LogWarning(ex, "Storage unavailable on {Method} {Path}", context.Request.Method, context.Request.Path);
+            context.Response.Headers.RetryAfter = "1";
+            await WriteAsync(context, 503, null, "The service is busy. Please retry in a moment.");
+        }
         catch (Exception ex) when (!context.Response.HasStarted)
         {
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("QrFunctions.Api")

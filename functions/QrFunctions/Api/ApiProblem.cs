@@ -29,6 +29,7 @@ public sealed class ApiProblem(int status, string message, string? code = null) 
         413 => "payload_too_large",
         415 => "unsupported_media_type",
         429 => "rate_limited",
+        503 => "unavailable",
         _ => "error",
     };
 }

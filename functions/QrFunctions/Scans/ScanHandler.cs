@@ -53,7 +53,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
             team = route is null ? null : await directory.TeamAsync(route.TeamId);
             org = route is null ? null : await directory.OrgAsync(route.OrgId);
         }
-        catch (RequestFailedException ex)
+        catch (Exception ex) when (ex is RequestFailedException || (StorageFailures.IsTransient(ex) && !ct.IsCancellationRequested))
         {
             log.LogError(ex, "Resolving scan {DisplayId} failed", displayId);
             await UnavailableAsync(context);
@@ -158,7 +158,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
             await UnavailableAsync(context);
             return;
         }
-        catch (RequestFailedException ex)
+        catch (Exception ex) when (ex is RequestFailedException || (StorageFailures.IsTransient(ex) && !ct.IsCancellationRequested))
         {
             log.LogError(ex, "Visitor salt unavailable for scan {DisplayId}", displayId);
             await UnavailableAsync(context);

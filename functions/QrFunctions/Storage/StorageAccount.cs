@@ -18,9 +18,12 @@ public sealed class StorageAccount
     {
         Names = names;
         var queueOptions = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        // Table calls are small: a try that has not answered in 10 s will not (the SDK default of 100 s per
+        // try let a scan whose cache missed hang for minutes while storage was overloaded).
+        var tableOptions = new TableClientOptions { Retry = { NetworkTimeout = TimeSpan.FromSeconds(10) } };
         if (connection.ConnectionString is { } cs)
         {
-            TableService = new TableServiceClient(cs);
+            TableService = new TableServiceClient(cs, tableOptions);
             BlobService = new BlobServiceClient(cs);
             QueueService = new QueueServiceClient(cs, queueOptions);
         }
@@ -29,7 +32,7 @@ public sealed class StorageAccount
             TokenCredential credential = connection.ClientId is { Length: > 0 } clientId
                 ? new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(clientId))
                 : new DefaultAzureCredential();
-            TableService = new TableServiceClient(connection.TableServiceUri!, credential);
+            TableService = new TableServiceClient(connection.TableServiceUri!, credential, tableOptions);
             BlobService = new BlobServiceClient(connection.BlobServiceUri!, credential);
             QueueService = new QueueServiceClient(connection.QueueServiceUri!, credential, queueOptions);
         }

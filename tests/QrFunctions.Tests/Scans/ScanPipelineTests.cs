@@ -175,6 +175,25 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task ManyMessagesOfOneCodeWithRedeliveriesAmongThemAreCountedExactlyOnce()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var messages = Enumerable.Range(0, 30).Select(i => Message(Batch(tenant, qrId, i % 4 + 1))).ToList();
+        var aggregator = service.NewAggregator();
+
+        // Every message twice, all at once: duplicates can land in the same counter transaction or a later one.
+        await Task.WhenAll(messages.Concat(messages).Select(m => Task.Run(() => aggregator.HandleAsync(m, CancellationToken.None))));
+
+        var expected = Enumerable.Range(0, 30).Sum(i => i % 4 + 1);
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal(expected, (long)overview["totalScans"]!);
+        Assert.Equal(expected, (long)overview["todayUniqueVisitors"]!);
+        var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
+        Assert.Equal(expected, detailed!["data"]!.AsArray().Count);
+    }
+
+    [Fact]
     public async Task MalformedMessageEndsInThePoisonQueue()
     {
         var queue = service.Storage.Queue(service.Storage.Names.ScanEventsQueue);
