@@ -80,7 +80,8 @@ public static class AnalyticsApi
         var days = await DayRowsAsync(stats, qrId, ScanStatRows.DayOf(from), ScanStatRows.DayOf(to), ct);
         foreach (var day in Enumerable.Reverse(days))
         {
-            await foreach (var row in DayEventsNewestFirstAsync(events, qrId, day.RowKey[ScanStatRows.DayPrefix.Length..], from, to, ct))
+            var shards = ScanEventRows.ShardsIn(day.GetInt32(ScanStatRows.EventShards));
+            await foreach (var row in DayEventsNewestFirstAsync(events, qrId, day.RowKey[ScanStatRows.DayPrefix.Length..], shards, from, to, ct))
             {
                 if (row.GetString("TeamId") != teamId) continue;
                 if (into.Count >= limit) return;
@@ -89,11 +90,11 @@ public static class AnalyticsApi
         }
     }
 
-    /// <summary>One day's events of a code in [from, to], newest first: its 16 shard partitions read at once and merged by RowKey.</summary>
-    private static async IAsyncEnumerable<TableEntity> DayEventsNewestFirstAsync(TableClient events, string qrId, string day, long from, long to,
-        [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>One day's events of a code in [from, to], newest first: the shard partitions that hold events read at once and merged by RowKey.</summary>
+    private static async IAsyncEnumerable<TableEntity> DayEventsNewestFirstAsync(TableClient events, string qrId, string day, IEnumerable<char> shardsWithEvents,
+        long from, long to, [EnumeratorCancellation] CancellationToken ct)
     {
-        var shards = ScanEventRows.Shards.Select(shard => events.QueryAsync<TableEntity>(TableClient.CreateQueryFilter(
+        var shards = shardsWithEvents.Select(shard => events.QueryAsync<TableEntity>(TableClient.CreateQueryFilter(
                 $"PartitionKey eq {ScanEventRows.Partition(qrId, day, shard)} and RowKey ge {ScanEventRows.InvertedTime(to)} and RowKey lt {ScanEventRows.InvertedTime(from) + "}"}"),
             cancellationToken: ct).GetAsyncEnumerator(ct)).ToList();
         try

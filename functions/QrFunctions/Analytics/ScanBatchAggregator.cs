@@ -238,6 +238,8 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
                 var row = dayRow ?? new TableEntity(qrId, ScanStatRows.Day(day.Key)) { ["TeamId"] = scans[0].TeamId };
                 Bump(row, day.ToList());
                 row["Unique"] = (row.GetInt64("Unique") ?? 0) + pending.Sum(u => u.NewVisitors.GetValueOrDefault(day.Key));
+                row[ScanStatRows.EventShards] = pending.Where(u => u.Scans.Any(e => ScanStatRows.DayOf(e.ScanTime) == day.Key))
+                    .Aggregate(row.GetInt32(ScanStatRows.EventShards) ?? 0, (mask, u) => mask | ScanEventRows.ShardBit(u.BatchId));
                 var breakdown = ScanStatRows.ReadBreakdown(row);
                 foreach (var e in day.Where(e => !e.IsBot))
                 {

@@ -25,6 +25,12 @@ public static class ScanEventRows
     public static string Partition(string qrId, string day, char shard) => $"{qrId}|{day}|{shard}";
     /// <summary>Batch ids are random hex, so their first digit spreads messages evenly over the shards.</summary>
     public static string Partition(string qrId, string day, string batchId) => Partition(qrId, day, batchId[0]);
+
+    /// <summary>The batch's shard as a bit of the day row's EventShards mask.</summary>
+    public static int ShardBit(string batchId) => 1 << Shards.IndexOf(batchId[0]);
+
+    /// <summary>The shards a day row says hold events; all 16 for rows written before the mask existed.</summary>
+    public static IEnumerable<char> ShardsIn(int? mask) => Shards.Where((_, i) => mask is null || (mask.Value & (1 << i)) != 0);
     public static string InvertedTime(long ms) => (9_999_999_999_999L - ms).ToString("D13", CultureInfo.InvariantCulture);
     public static string Row(long ms, string batchId, int index) => $"{InvertedTime(ms)}|{batchId}|{index:D3}";
 }
@@ -33,7 +39,8 @@ public static class ScanEventRows
 /// scanstats table — counters, all in the code's own partition so one entity-group transaction updates
 /// them and marks the message applied:
 ///   PartitionKey = qrId, RowKey = "total":            TeamId, OrgId, Total, Human, Bot, FirstScanAt, LastScanAt (overview, ownership check);
-///   PartitionKey = qrId, RowKey = "day|{yyyyMMdd}":   TeamId, Total, Human, Bot, Unique, Breakdown (JSON: dimension → value → count, human scans);
+///   PartitionKey = qrId, RowKey = "day|{yyyyMMdd}":   TeamId, Total, Human, Bot, Unique, Breakdown (JSON: dimension → value → count, human scans),
+///     EventShards (bit i set: scanevents shard i of that day holds events, so readers skip the empty ones);
 ///   PartitionKey = qrId, RowKey = "applied|{batchId}": marker that this message's counts are in (same transaction as the counts).
 /// Unique visitors — PartitionKey = "{qrId}|{yyyyMMdd}|v{first hex digit of the hash}", RowKey = visitor hash,
 ///   column FirstBatch: inserted if absent; a visitor is new for the message whose batch id is in FirstBatch,
@@ -45,6 +52,7 @@ public static class ScanStatRows
     public const string Total = "total";
     public const string DayPrefix = "day|";
     public const string AppliedPrefix = "applied|";
+    public const string EventShards = "EventShards";
 
     public static string Day(string day) => DayPrefix + day;
     public static string VisitorPartition(string qrId, string day, string hash) => $"{qrId}|{day}|v{hash[0]}";

@@ -352,6 +352,23 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task DayRowRecordsWhichEventShardsHoldScans()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var aggregator = service.NewAggregator();
+        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 2, batchId: "3" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
+        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 1, batchId: "c" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
+
+        var stats = service.Storage.Table(service.Storage.Names.ScanStats);
+        var day = (await stats.GetEntityAsync<TableEntity>(qrId, ScanStatRows.Day(ScanStatRows.DayOf(Clock.NowMs())))).Value;
+
+        Assert.Equal((1 << 0x3) | (1 << 0xc), day.GetInt32(ScanStatRows.EventShards));
+        Assert.Equal(['3', 'c'], ScanEventRows.ShardsIn(day.GetInt32(ScanStatRows.EventShards)));
+        Assert.Equal(16, ScanEventRows.ShardsIn(null).Count());
+    }
+
+    [Fact]
     public void BatchThatInflatesBeyondTheLimitIsRejected()
     {
         var bomb = ScanBatch.Compress([new byte[ScanBatch.MaxEventsJsonBytes + 1]]);
