@@ -8,9 +8,10 @@ namespace QrFunctions.Scans;
 /// <summary>
 /// Group commit of scan events: concurrent scans append to one open batch, which is written when it is
 /// full (QrFunctions:ScanBatchMaxEvents, default and maximum 500), when a writer is free (fewer than
-/// QrFunctions:ScanBatchMaxWrites writes under way, default 1; 0 = never early), or at the latest when its
-/// window ends (QrFunctions:ScanBatchWindowMs, default 2 ms). So an idle service writes a scan at once, and
-/// under load a batch collects the scans that arrive while the previous write is under way. A batch is one
+/// QrFunctions:ScanBatchMaxWrites writes under way, default 1; 0 = never early) and it holds as many scans
+/// as last waited on storage together, or at the latest when its window ends (QrFunctions:ScanBatchWindowMs,
+/// default 2 ms). So an idle service writes a scan at once, and under load a batch collects the scans that
+/// arrive while the previous write is under way plus the returning scanners of that write. A batch is one
 /// queue message of gzip-compressed events (split in halves in the rare case they do not fit 64 KiB).
 /// Every scan awaits the write of its own batch, so no scan is answered before its event is in the queue; a
 /// failed write is retried once, then every scan of the batch fails (the endpoint answers 503 and the
@@ -27,6 +28,7 @@ public sealed class ScanEventBatcher : IHostedService
     private readonly int _maxEvents;
     private readonly int _maxWrites;
     private int _writing; // writes under way; guarded by _lock
+    private int _expected = 1; // scans that waited on storage together when the last write finished; guarded by _lock
     private readonly ILogger<ScanEventBatcher> _log;
     private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<Batch, Task> _inFlight = new();
@@ -66,7 +68,8 @@ public sealed class ScanEventBatcher : IHostedService
             }
             target = _open;
             target.Events.Add(bytes);
-            if (target.Events.Count >= _maxEvents || _stopping || _window == TimeSpan.Zero || _writing < _maxWrites)
+            if (target.Events.Count >= _maxEvents || _stopping || _window == TimeSpan.Zero
+                || (_writing < _maxWrites && target.Events.Count >= _expected))
             {
                 ready = target;
                 _open = null;
@@ -106,7 +109,10 @@ public sealed class ScanEventBatcher : IHostedService
         lock (_lock)
         {
             _writing--;
-            if (_open is not null && _writing < _maxWrites)
+            // The scans just stored and those that queued behind them arrived together; their scanners are
+            // likely to scan again as busily, so the next batch waits (within its window) until as many are in.
+            _expected = Math.Min(_maxEvents, batch.Events.Count + (_open?.Events.Count ?? 0));
+            if (_open is not null && _writing < _maxWrites && _open.Events.Count >= _expected)
             {
                 next = _open;
                 _open = null;

@@ -262,6 +262,42 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task ScansThatQueuedBehindAWriteAreWrittenTogetherWithTheirReturningScanners()
+    {
+        var names = new StorageNames("w" + Ids.Random(10));
+        var storage = new StorageAccount(service.Get<StorageConnection>(), names);
+        var queue = storage.Queue(names.ScanEventsQueue);
+        await queue.CreateAsync();
+        try
+        {
+            var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["QrFunctions:ScanBatchWindowMs"] = "60000", // no deadline flush in this test
+                ["QrFunctions:ScanBatchMaxWrites"] = "1",
+            }).Build();
+            var batcher = new ScanEventBatcher(storage, config, NullLogger<ScanEventBatcher>.Instance);
+            ScanEvent Scan(int i) => new() { QrId = "qr_" + i, TeamId = "t", ScanTime = i + 1 };
+
+            // The writer is free: the first scan is written at once; the next four queue behind that write.
+            var first = batcher.AppendAsync(Scan(0));
+            var queued = Enumerable.Range(1, 4).Select(i => batcher.AppendAsync(Scan(i))).ToList();
+            await first;
+            // Five scans waited on storage together, so the next batch waits for a fifth instead of going out with four.
+            Assert.All(queued, t => Assert.False(t.IsCompleted));
+            var fifth = batcher.AppendAsync(Scan(5));
+            await Task.WhenAll([.. queued, fifth]);
+
+            var messages = (await queue.ReceiveMessagesAsync(32)).Value;
+            Assert.Equal([1, 5], messages.Select(m => ScanBatchAggregator.Parse(m.Body.ToString()).Events.Count).Order());
+            await batcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            await queue.DeleteIfExistsAsync();
+        }
+    }
+
+    [Fact]
     public async Task BatchThatCannotBeStoredFailsItsScans()
     {
         var storage = new StorageAccount(service.Get<StorageConnection>(), new StorageNames("missing" + Ids.Random(6)));
