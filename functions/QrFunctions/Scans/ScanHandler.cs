@@ -125,11 +125,8 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
         string? target = null, page = null;
         switch (type)
         {
-            case "WEB" or "SHORT_LINK":
-                target = QrContent.HttpUrl(QrContent.Text(qr, "qrRedirectUrl"));
-                break;
-            case "PDF":
-                target = QrContent.HttpUrl(QrContent.Text(qr, "pdfUrl")) ?? QrContent.HttpUrl(QrContent.Text(qr, "qrRedirectUrl"));
+            case "WEB" or "SHORT_LINK" or "PDF":
+                target = route.DirectTarget(type);
                 break;
             case "MULTI_LOCALE":
                 target = LocaleTarget(qr, context.Request.Headers.AcceptLanguage.ToString());
