@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using Azure.Storage.Queues;
 using QrFunctions.Storage;
@@ -22,12 +23,15 @@ public sealed class ScanEventBatcher : IHostedService
     /// <summary>Compressed bytes per message: base64 inside the JSON, base64 again on the queue: 36,000 → ~64,100 &lt; 65,536.</summary>
     public const int MaxCompressedBytes = 36_000;
     public const int MaxEventsPerMessage = 500;
+    /// <summary>A write under way longer than this counts as stalled: a batch past its window then gets a write of its own.</summary>
+    public static readonly TimeSpan StalledWrite = TimeSpan.FromMilliseconds(50);
 
     private readonly QueueClient _queue;
     private readonly TimeSpan _window;
     private readonly int _maxEvents;
     private readonly int _maxWrites;
     private int _writing; // writes under way; guarded by _lock
+    private long _busySince; // Stopwatch timestamp at which _writing last rose from 0; guarded by _lock
     private int _expected = 1; // scans that waited on storage together when the last write finished; guarded by _lock
     private readonly ILogger<ScanEventBatcher> _log;
     private readonly Lock _lock = new();
@@ -47,6 +51,7 @@ public sealed class ScanEventBatcher : IHostedService
     private sealed class Batch
     {
         public readonly List<byte[]> Events = [];
+        public readonly long OpenedAt = Stopwatch.GetTimestamp();
         // Completed last in WriteThenTakeNextAsync, and synchronously: the writer's thread answers the batch's
         // scans one after another instead of waking a thread-pool item per scan (measured: ~8 % more scans/s).
         public readonly TaskCompletionSource Stored = new(TaskCreationOptions.None);
@@ -74,7 +79,7 @@ public sealed class ScanEventBatcher : IHostedService
                 ready = target;
                 _open = null;
                 startWindow = false;
-                _writing++;
+                StartWriteLocked();
             }
         }
         if (ready is not null) Flush(ready);
@@ -82,16 +87,36 @@ public sealed class ScanEventBatcher : IHostedService
         return target.Stored.Task;
     }
 
+    /// <summary>
+    /// At the end of its window a batch is written, unless the writers are busy: then it waits for a write to
+    /// finish (which takes it), so a busy service keeps one write at a time instead of adding a message per
+    /// window. Only when the write under way has stalled (<see cref="StalledWrite"/>) does the batch get its own.
+    /// </summary>
     private async Task FlushAfterWindowAsync(Batch batch)
     {
-        await Task.Delay(_window);
-        lock (_lock)
+        var wait = _window;
+        while (true)
         {
-            if (!ReferenceEquals(_open, batch)) return; // already flushed: it filled up or a writer took it
-            _open = null;
-            _writing++;
+            await Task.Delay(wait);
+            lock (_lock)
+            {
+                if (!ReferenceEquals(_open, batch)) return; // already flushed: it filled up or a writer took it
+                var busyFor = Stopwatch.GetElapsedTime(_busySince);
+                if (_writing < Math.Max(1, _maxWrites) || busyFor >= StalledWrite)
+                {
+                    _open = null;
+                    StartWriteLocked();
+                    break;
+                }
+                wait = StalledWrite - busyFor;
+            }
         }
         Flush(batch);
+    }
+
+    private void StartWriteLocked()
+    {
+        if (_writing++ == 0) _busySince = Stopwatch.GetTimestamp();
     }
 
     /// <summary>Starts writing a batch already counted in _writing; when done, a waiting batch goes out at once if a writer is free.</summary>
@@ -112,11 +137,12 @@ public sealed class ScanEventBatcher : IHostedService
             // The scans just stored and those that queued behind them arrived together; their scanners are
             // likely to scan again as busily, so the next batch waits (within its window) until as many are in.
             _expected = Math.Min(_maxEvents, batch.Events.Count + (_open?.Events.Count ?? 0));
-            if (_open is not null && _writing < _maxWrites && _open.Events.Count >= _expected)
+            if (_open is not null && _writing < Math.Max(1, _maxWrites)
+                && ((_writing < _maxWrites && _open.Events.Count >= _expected) || Stopwatch.GetElapsedTime(_open.OpenedAt) >= _window))
             {
                 next = _open;
                 _open = null;
-                _writing++;
+                StartWriteLocked();
             }
         }
         if (next is not null) Flush(next);
@@ -180,7 +206,7 @@ public sealed class ScanEventBatcher : IHostedService
             _stopping = true;
             open = _open;
             _open = null;
-            if (open is not null) _writing++;
+            if (open is not null) StartWriteLocked();
         }
         if (open is not null) Flush(open);
         await Task.WhenAll(_inFlight.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
