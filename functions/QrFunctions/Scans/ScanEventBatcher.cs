@@ -10,9 +10,10 @@ namespace QrFunctions.Scans;
 /// Group commit of scan events: concurrent scans append to one open batch, which is written when it is
 /// full (QrFunctions:ScanBatchMaxEvents, default and maximum 500), when a writer is free (fewer than
 /// QrFunctions:ScanBatchMaxWrites writes under way, default 1; 0 = never early) and it holds as many scans
-/// as last waited on storage together, or at the latest when its window ends (QrFunctions:ScanBatchWindowMs,
-/// default 2 ms). So an idle service writes a scan at once, and under load a batch collects the scans that
-/// arrive while the previous write is under way plus the returning scanners of that write. A batch is one
+/// as last waited on storage together, or once its window has ended (QrFunctions:ScanBatchWindowMs, default
+/// 2 ms): at once if no write is under way, else when that write finishes (or stalls). So an idle service
+/// writes a scan at once, and under load one write is under way at a time, carrying the scans that arrived
+/// during the previous one plus the returning scanners of that one. A batch is one
 /// queue message of gzip-compressed events (split in halves in the rare case they do not fit 64 KiB).
 /// Every scan awaits the write of its own batch, so no scan is answered before its event is in the queue; a
 /// failed write is retried once, then every scan of the batch fails (the endpoint answers 503 and the
@@ -23,11 +24,10 @@ public sealed class ScanEventBatcher : IHostedService
     /// <summary>Compressed bytes per message: base64 inside the JSON, base64 again on the queue: 36,000 → ~64,100 &lt; 65,536.</summary>
     public const int MaxCompressedBytes = 36_000;
     public const int MaxEventsPerMessage = 500;
-    /// <summary>A write under way longer than this counts as stalled: a batch past its window then gets a write of its own.</summary>
-    public static readonly TimeSpan StalledWrite = TimeSpan.FromMilliseconds(50);
 
     private readonly QueueClient _queue;
     private readonly TimeSpan _window;
+    private readonly TimeSpan _stalledWrite;
     private readonly int _maxEvents;
     private readonly int _maxWrites;
     private int _writing; // writes under way; guarded by _lock
@@ -45,6 +45,8 @@ public sealed class ScanEventBatcher : IHostedService
         _window = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchWindowMs", 2.0)));
         _maxEvents = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxEvents", MaxEventsPerMessage), 1, MaxEventsPerMessage);
         _maxWrites = Math.Clamp(configuration.GetValue("QrFunctions:ScanBatchMaxWrites", 1), 0, 64);
+        // A write under way longer than this counts as stalled: a batch past its window then gets a write of its own.
+        _stalledWrite = TimeSpan.FromMilliseconds(Math.Max(0, configuration.GetValue("QrFunctions:ScanBatchStallMs", 50.0)));
         _log = log;
     }
 
@@ -90,7 +92,7 @@ public sealed class ScanEventBatcher : IHostedService
     /// <summary>
     /// At the end of its window a batch is written, unless the writers are busy: then it waits for a write to
     /// finish (which takes it), so a busy service keeps one write at a time instead of adding a message per
-    /// window. Only when the write under way has stalled (<see cref="StalledWrite"/>) does the batch get its own.
+    /// window. Only when the write under way has stalled (QrFunctions:ScanBatchStallMs, default 50) does the batch get its own.
     /// </summary>
     private async Task FlushAfterWindowAsync(Batch batch)
     {
@@ -102,13 +104,13 @@ public sealed class ScanEventBatcher : IHostedService
             {
                 if (!ReferenceEquals(_open, batch)) return; // already flushed: it filled up or a writer took it
                 var busyFor = Stopwatch.GetElapsedTime(_busySince);
-                if (_writing < Math.Max(1, _maxWrites) || busyFor >= StalledWrite)
+                if (_writing < Math.Max(1, _maxWrites) || busyFor >= _stalledWrite)
                 {
                     _open = null;
                     StartWriteLocked();
                     break;
                 }
-                wait = StalledWrite - busyFor;
+                wait = _stalledWrite - busyFor;
             }
         }
         Flush(batch);

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using Azure.Storage.Queues;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using QrFunctions.Analytics;
@@ -293,6 +294,83 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         }
         finally
         {
+            await queue.DeleteIfExistsAsync();
+        }
+    }
+
+    private static async Task<int> StoredMessagesAsync(QueueClient queue) => (await queue.PeekMessagesAsync(32)).Value.Length;
+
+    private static async Task WaitForStoredMessagesAsync(QueueClient queue, int count)
+    {
+        for (var i = 0; i < 500 && await StoredMessagesAsync(queue) < count; i++) await Task.Delay(10);
+        Assert.Equal(count, await StoredMessagesAsync(queue));
+    }
+
+    private ScanEventBatcher BatcherBehind(HeldQueueAnswers relay, StorageNames names, int windowMs, int stallMs) => new(
+        new StorageAccount(relay.Connection, names),
+        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["QrFunctions:ScanBatchWindowMs"] = windowMs.ToString(),
+            ["QrFunctions:ScanBatchStallMs"] = stallMs.ToString(),
+            ["QrFunctions:ScanBatchMaxWrites"] = "1",
+        }).Build(),
+        NullLogger<ScanEventBatcher>.Instance);
+
+    [Fact]
+    public async Task BatchPastItsWindowWaitsForTheWriteUnderWayInsteadOfWritingBesideIt()
+    {
+        var names = new StorageNames("h" + Ids.Random(10));
+        var queue = new StorageAccount(service.Get<StorageConnection>(), names).Queue(names.ScanEventsQueue);
+        await queue.CreateAsync();
+        await using var relay = new HeldQueueAnswers(service.Get<StorageConnection>().ConnectionString!);
+        try
+        {
+            var batcher = BatcherBehind(relay, names, windowMs: 5, stallMs: 60_000);
+            var first = batcher.AppendAsync(new ScanEvent { QrId = "qr_0", TeamId = "t", ScanTime = 1 });
+            await WaitForStoredMessagesAsync(queue, 1); // stored; its answer is held, so the write is still under way
+            var behind = new[] { 1, 2 }.Select(i => batcher.AppendAsync(new ScanEvent { QrId = "qr_" + i, TeamId = "t", ScanTime = i + 1 })).ToList();
+
+            await Task.Delay(300); // far past the 5 ms window
+            Assert.Equal(1, await StoredMessagesAsync(queue));
+            Assert.False(first.IsCompleted || behind.Any(t => t.IsCompleted));
+
+            relay.Release();
+            await Task.WhenAll([first, .. behind]);
+            var messages = (await queue.ReceiveMessagesAsync(32)).Value;
+            Assert.Equal([1, 2], messages.Select(m => ScanBatchAggregator.Parse(m.Body.ToString()).Events.Count).Order());
+            await batcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            relay.Release();
+            await queue.DeleteIfExistsAsync();
+        }
+    }
+
+    [Fact]
+    public async Task StalledWriteDoesNotHoldTheNextBatchPastTheStallBound()
+    {
+        var names = new StorageNames("h" + Ids.Random(10));
+        var queue = new StorageAccount(service.Get<StorageConnection>(), names).Queue(names.ScanEventsQueue);
+        await queue.CreateAsync();
+        await using var relay = new HeldQueueAnswers(service.Get<StorageConnection>().ConnectionString!);
+        try
+        {
+            var batcher = BatcherBehind(relay, names, windowMs: 5, stallMs: 100);
+            var first = batcher.AppendAsync(new ScanEvent { QrId = "qr_0", TeamId = "t", ScanTime = 1 });
+            await WaitForStoredMessagesAsync(queue, 1);
+            var second = batcher.AppendAsync(new ScanEvent { QrId = "qr_1", TeamId = "t", ScanTime = 2 });
+
+            await WaitForStoredMessagesAsync(queue, 2); // written beside the first, whose answer is still held
+            Assert.False(first.IsCompleted);
+
+            relay.Release();
+            await Task.WhenAll(first, second);
+            await batcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            relay.Release();
             await queue.DeleteIfExistsAsync();
         }
     }
