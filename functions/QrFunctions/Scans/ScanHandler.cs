@@ -126,7 +126,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
         switch (type)
         {
             case "WEB" or "SHORT_LINK" or "PDF":
-                target = route.DirectTarget(type);
+                target = route.DirectTarget;
                 break;
             case "MULTI_LOCALE":
                 target = LocaleTarget(qr, context.Request.Headers.AcceptLanguage.ToString());

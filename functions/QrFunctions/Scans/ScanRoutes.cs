@@ -11,15 +11,16 @@ public sealed record ResolvedRoute(string DisplayId, string QrId, string TeamId,
 {
     public bool IsServable => State == QrRoute.States.Live && Qr is not null && Qr["deleted"]?.GetValueKind() is not System.Text.Json.JsonValueKind.True;
 
-    private Tuple<string?>? _directTarget; // one reference, so a racing reader sees either nothing or the whole answer
-
     /// <summary>
-    /// The redirect of a WEB, SHORT_LINK or PDF code (null if it has no http(s) target): the same for every scan
-    /// of this cached row, so its URL is parsed once per cache entry instead of on every scan.
+    /// The redirect of a WEB, SHORT_LINK or PDF code (null for other types or without an http(s) target):
+    /// the same for every scan of this cached row, so its URL is parsed once per cache entry, not per scan.
     /// </summary>
-    public string? DirectTarget(string type) => (_directTarget ??= Tuple.Create(type == "PDF"
-        ? QrContent.HttpUrl(QrContent.Text(Qr!, "pdfUrl")) ?? QrContent.HttpUrl(QrContent.Text(Qr!, "qrRedirectUrl"))
-        : QrContent.HttpUrl(QrContent.Text(Qr!, "qrRedirectUrl")))).Item1;
+    public string? DirectTarget { get; } = Qr is null ? null : QrContent.Type(Qr) switch
+    {
+        "WEB" or "SHORT_LINK" => QrContent.HttpUrl(QrContent.Text(Qr, "qrRedirectUrl")),
+        "PDF" => QrContent.HttpUrl(QrContent.Text(Qr, "pdfUrl")) ?? QrContent.HttpUrl(QrContent.Text(Qr, "qrRedirectUrl")),
+        _ => null,
+    };
 }
 
 /// <summary>

@@ -306,18 +306,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         Assert.Equal(count, await StoredMessagesAsync(queue));
     }
 
-    private ScanEventBatcher BatcherBehind(HeldQueueAnswers relay, StorageNames names, int windowMs, int stallMs) => new(
-        new StorageAccount(relay.Connection, names),
-        new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["QrFunctions:ScanBatchWindowMs"] = windowMs.ToString(),
-            ["QrFunctions:ScanBatchStallMs"] = stallMs.ToString(),
-            ["QrFunctions:ScanBatchMaxWrites"] = "1",
-        }).Build(),
-        NullLogger<ScanEventBatcher>.Instance);
-
-    [Fact]
-    public async Task BatchPastItsWindowWaitsForTheWriteUnderWayInsteadOfWritingBesideIt()
+    /// <summary>Runs a test against a batcher whose queue writes reach Azurite through a relay that holds the answers until released.</summary>
+    private async Task BehindHeldAnswersAsync(int windowMs, int stallMs, Func<ScanEventBatcher, QueueClient, HeldQueueAnswers, Task> test)
     {
         var names = new StorageNames("h" + Ids.Random(10));
         var queue = new StorageAccount(service.Get<StorageConnection>(), names).Queue(names.ScanEventsQueue);
@@ -325,7 +315,27 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         await using var relay = new HeldQueueAnswers(service.Get<StorageConnection>().ConnectionString!);
         try
         {
-            var batcher = BatcherBehind(relay, names, windowMs: 5, stallMs: 60_000);
+            var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["QrFunctions:ScanBatchWindowMs"] = windowMs.ToString(),
+                ["QrFunctions:ScanBatchStallMs"] = stallMs.ToString(),
+                ["QrFunctions:ScanBatchMaxWrites"] = "1",
+            }).Build();
+            var batcher = new ScanEventBatcher(new StorageAccount(relay.Connection, names), config, NullLogger<ScanEventBatcher>.Instance);
+            await test(batcher, queue, relay);
+            await batcher.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            relay.Release();
+            await queue.DeleteIfExistsAsync();
+        }
+    }
+
+    [Fact]
+    public Task BatchPastItsWindowWaitsForTheWriteUnderWayInsteadOfWritingBesideIt() =>
+        BehindHeldAnswersAsync(windowMs: 5, stallMs: 60_000, async (batcher, queue, relay) =>
+        {
             var first = batcher.AppendAsync(new ScanEvent { QrId = "qr_0", TeamId = "t", ScanTime = 1 });
             await WaitForStoredMessagesAsync(queue, 1); // stored; its answer is held, so the write is still under way
             var behind = new[] { 1, 2 }.Select(i => batcher.AppendAsync(new ScanEvent { QrId = "qr_" + i, TeamId = "t", ScanTime = i + 1 })).ToList();
@@ -338,25 +348,12 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
             await Task.WhenAll([first, .. behind]);
             var messages = (await queue.ReceiveMessagesAsync(32)).Value;
             Assert.Equal([1, 2], messages.Select(m => ScanBatchAggregator.Parse(m.Body.ToString()).Events.Count).Order());
-            await batcher.StopAsync(CancellationToken.None);
-        }
-        finally
-        {
-            relay.Release();
-            await queue.DeleteIfExistsAsync();
-        }
-    }
+        });
 
     [Fact]
-    public async Task StalledWriteDoesNotHoldTheNextBatchPastTheStallBound()
-    {
-        var names = new StorageNames("h" + Ids.Random(10));
-        var queue = new StorageAccount(service.Get<StorageConnection>(), names).Queue(names.ScanEventsQueue);
-        await queue.CreateAsync();
-        await using var relay = new HeldQueueAnswers(service.Get<StorageConnection>().ConnectionString!);
-        try
+    public Task StalledWriteDoesNotHoldTheNextBatchPastTheStallBound() =>
+        BehindHeldAnswersAsync(windowMs: 5, stallMs: 100, async (batcher, queue, relay) =>
         {
-            var batcher = BatcherBehind(relay, names, windowMs: 5, stallMs: 100);
             var first = batcher.AppendAsync(new ScanEvent { QrId = "qr_0", TeamId = "t", ScanTime = 1 });
             await WaitForStoredMessagesAsync(queue, 1);
             var second = batcher.AppendAsync(new ScanEvent { QrId = "qr_1", TeamId = "t", ScanTime = 2 });
@@ -366,14 +363,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
 
             relay.Release();
             await Task.WhenAll(first, second);
-            await batcher.StopAsync(CancellationToken.None);
-        }
-        finally
-        {
-            relay.Release();
-            await queue.DeleteIfExistsAsync();
-        }
-    }
+        });
 
     [Fact]
     public async Task BatchThatCannotBeStoredFailsItsScans()
