@@ -15,23 +15,30 @@ namespace QrFunctions.Analytics;
 ///   1. event rows: deterministic keys, upserted;
 ///   2. visitor sightings: insert-if-absent, "new" means FirstBatch == this batch;
 ///   3. counters: per code ONE transaction that updates total and day rows (ETag-checked) and adds the
-///      marker "applied|{batchId}" of every message in it; a message whose marker exists was already counted.
+///      marker "counted|{day}|{batchId}" of every message in it; a message whose marker exists was already counted.
+///      The same transaction deletes markers older than ScanStatRows.MarkerRetention (no redelivery can need them),
+///      so a code's partition holds about a week of markers, not its whole history.
 /// Counter rows get one transaction per code for the messages waiting on this instance, not one write per
 /// scan or per message (see docs/scans.md).
 /// </summary>
 public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks.WebhookPublisher webhooks, ILogger<ScanBatchAggregator> log) : IQueueMessageHandler
 {
     private const int MaxCounterAttempts = 40;
+    private const int MaxActionsPerTransaction = 100;
 
     private readonly TableClient _events = storage.Table(storage.Names.ScanEvents);
     private readonly TableClient _stats = storage.Table(storage.Names.ScanStats);
     /// <summary>Messages of one code whose counters wait for the transaction under way (see ApplyCountersAsync).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CounterQueue> _counterQueues = new();
 
-    /// <summary>Most messages one counter transaction applies: their markers are read with one filter, and Azure allows 15 comparisons in one.</summary>
+    /// <summary>Most messages one counter transaction applies: a marker row each (and two point reads), leaving room for pruning in Azure's 100 operations.</summary>
     public const int MaxMessagesPerCounterWrite = 12;
 
-    private sealed record CounterUpdate(string BatchId, List<ScanEvent> Scans, Dictionary<string, long> NewVisitors)
+    /// <summary>Most expired markers one counter transaction deletes, within Azure's 100 operations per transaction.</summary>
+    public const int MaxMarkersPrunedPerWrite = 30;
+
+    /// <param name="Marker">"counted|{day of the message's newest scan}|{batchId}": the same for every code of the message and every delivery.</param>
+    private sealed record CounterUpdate(string BatchId, string Marker, List<ScanEvent> Scans, Dictionary<string, long> NewVisitors)
     {
         public readonly TaskCompletionSource Applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -48,8 +55,12 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     public async Task HandleAsync(QueueMessage message, CancellationToken ct)
     {
         var batch = Parse(message.Body);
+        if (batch.Events.Count == 0) return;
+        var newestScan = batch.Events.Max(e => e.ScanTime);
+        if (newestScan < Clock.NowMs() - (long)ScanStatRows.RedeliveryHorizon.TotalMilliseconds) throw new StaleScanBatchException(batch.BatchId);
+        var marker = ScanStatRows.Counted(ScanStatRows.DayOf(newestScan), batch.BatchId);
         await Task.WhenAll(batch.Events.Select((e, i) => (Event: e, Index: i)).GroupBy(x => x.Event.QrId)
-            .Select(code => AggregateCodeAsync(batch.BatchId, code.Key, code.ToList(), ct)));
+            .Select(code => AggregateCodeAsync(batch.BatchId, marker, code.Key, code.ToList(), ct)));
         log.LogDebug("Aggregated scan batch {BatchId}: {Count} events", batch.BatchId, batch.Events.Count);
         // scans.recorded goes out per batch and team (a redelivered batch may notify twice; the batch id lets receivers deduplicate).
         foreach (var team in batch.Events.GroupBy(e => e.TeamId))
@@ -84,11 +95,11 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
         return batch;
     }
 
-    private async Task AggregateCodeAsync(string batchId, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
+    private async Task AggregateCodeAsync(string batchId, string marker, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
     {
         await WriteEventRowsAsync(batchId, qrId, scans, ct);
         var newVisitors = await CountNewVisitorsAsync(batchId, qrId, scans.Select(s => s.Event).ToList(), ct);
-        await ApplyCountersAsync(qrId, new CounterUpdate(batchId, scans.Select(s => s.Event).ToList(), newVisitors));
+        await ApplyCountersAsync(qrId, new CounterUpdate(batchId, marker, scans.Select(s => s.Event).ToList(), newVisitors));
     }
 
     private async Task WriteEventRowsAsync(string batchId, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
@@ -204,28 +215,32 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 
     /// <summary>
     /// One transaction in the code's partition: the total row, the day rows (ETag-checked replace, or Add if
-    /// new) and one "applied|{batchId}" marker per message. Messages whose marker exists were counted before
-    /// (a redelivery) and are left out. On a 409/412 another writer won: re-read and try again.
+    /// new), one "counted|{day}|{batchId}" marker per message, and the deletion of up to
+    /// <see cref="MaxMarkersPrunedPerWrite"/> expired markers. Messages whose marker (or legacy "applied|" marker)
+    /// exists were counted before (a redelivery) and are left out. On a 404/409/412 another writer won: re-read and try again.
     /// </summary>
     private async Task ApplyCounterGroupAsync(string qrId, List<CounterUpdate> group, CancellationToken ct)
     {
         var allDays = group.SelectMany(u => u.Scans).Select(e => ScanStatRows.DayOf(e.ScanTime)).Distinct().Order(StringComparer.Ordinal).ToList();
+        var markers = group.SelectMany(u => new[] { u.Marker, ScanStatRows.LegacyApplied(u.BatchId) }).Distinct().ToList();
         for (var attempt = 1; ; attempt++)
         {
-            var markerFilter = string.Join(" or ", group.Select(u => TableClient.CreateQueryFilter($"RowKey eq {ScanStatRows.AppliedPrefix + u.BatchId}")));
-            var rowsFilter = TableClient.CreateQueryFilter(
-                $"PartitionKey eq {qrId} and (RowKey eq {ScanStatRows.Total} or (RowKey ge {ScanStatRows.Day(allDays[0])} and RowKey le {ScanStatRows.Day(allDays[^1])}))");
-            var markersTask = ReadRowsAsync(TableClient.CreateQueryFilter($"PartitionKey eq {qrId}") + $" and ({markerFilter})", ["RowKey"], ct);
-            var rows = await ReadRowsAsync(rowsFilter, null, ct);
-            var applied = (await markersTask).Keys.ToHashSet();
+            // Point reads and key ranges only: an OR of RowKeys in one filter is served as a scan of the whole partition.
+            var markersTask = Task.WhenAll(markers.Select(key => _stats.GetEntityIfExistsAsync<TableEntity>(qrId, key, ["RowKey"], ct)));
+            var totalTask = _stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total, cancellationToken: ct);
+            var expiredTask = ExpiredMarkersAsync(qrId, ct);
+            var dayRows = await ReadRowsAsync(TableClient.CreateQueryFilter(
+                $"PartitionKey eq {qrId} and RowKey ge {ScanStatRows.Day(allDays[0])} and RowKey le {ScanStatRows.Day(allDays[^1])}"), ct);
+            var found = (await markersTask).Where(r => r.HasValue).Select(r => r.Value!.RowKey).ToHashSet();
+            var totalRow = (await totalTask) is { HasValue: true } t ? t.Value : null;
+            var expired = await expiredTask;
             // A message delivered twice at once can sit in one group twice: its counts and marker go in once.
-            var pending = group.Where(u => !applied.Contains(ScanStatRows.AppliedPrefix + u.BatchId)).DistinctBy(u => u.BatchId).ToList();
+            var pending = group.Where(u => !found.Contains(u.Marker) && !found.Contains(ScanStatRows.LegacyApplied(u.BatchId))).DistinctBy(u => u.BatchId).ToList();
             if (pending.Count == 0) return;
             var scans = pending.SelectMany(u => u.Scans).ToList();
 
             var actions = pending.Select(u => new TableTransactionAction(TableTransactionActionType.Add,
-                new TableEntity(qrId, ScanStatRows.AppliedPrefix + u.BatchId) { ["AppliedAt"] = Clock.NowMs() })).ToList();
-            var totalRow = rows.GetValueOrDefault(ScanStatRows.Total);
+                new TableEntity(qrId, u.Marker) { ["AppliedAt"] = Clock.NowMs() })).ToList();
             var total = totalRow ?? new TableEntity(qrId, ScanStatRows.Total) { ["TeamId"] = scans[0].TeamId, ["OrgId"] = scans[0].OrgId, ["FirstScanAt"] = scans.Min(e => e.ScanTime) };
             Bump(total, scans);
             total["LastScanAt"] = Math.Max(total.GetInt64("LastScanAt") ?? 0, scans.Max(e => e.ScanTime));
@@ -234,7 +249,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 
             foreach (var day in scans.GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
             {
-                var dayRow = rows.GetValueOrDefault(ScanStatRows.Day(day.Key));
+                var dayRow = dayRows.GetValueOrDefault(ScanStatRows.Day(day.Key));
                 var row = dayRow ?? new TableEntity(qrId, ScanStatRows.Day(day.Key)) { ["TeamId"] = scans[0].TeamId };
                 Bump(row, day.ToList());
                 row["Unique"] = (row.GetInt64("Unique") ?? 0) + pending.Sum(u => u.NewVisitors.GetValueOrDefault(day.Key));
@@ -253,24 +268,35 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
                 row["Breakdown"] = JsonSerializer.Serialize(breakdown);
                 actions.Add(Write(row, dayRow is not null));
             }
+            actions.AddRange(expired.Take(MaxActionsPerTransaction - actions.Count)
+                .Select(key => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(qrId, key), ETag.All)));
 
             try
             {
                 await _stats.SubmitTransactionAsync(actions, ct);
                 return;
             }
-            catch (TableTransactionFailedException ex) when ((ex.Status is 409 or 412) && attempt < MaxCounterAttempts)
+            catch (TableTransactionFailedException ex) when ((ex.Status is 404 or 409 or 412) && attempt < MaxCounterAttempts)
             {
-                // Another writer for this code won the race (or one of these was applied meanwhile): re-read and try again.
+                // Another writer for this code won the race (or applied one of these meanwhile; 404: a marker to prune is already gone): re-read and try again.
                 await Task.Delay(Random.Shared.Next(5, 20 + 10 * Math.Min(attempt, 10)), ct);
             }
         }
     }
 
-    private async Task<Dictionary<string, TableEntity>> ReadRowsAsync(string filter, string[]? select, CancellationToken ct)
+    /// <summary>Up to <see cref="MaxMarkersPrunedPerWrite"/> markers past their retention, oldest first: a key range, not a scan.</summary>
+    private async Task<List<string>> ExpiredMarkersAsync(string qrId, CancellationToken ct)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {qrId} and RowKey ge {ScanStatRows.CountedPrefix} and RowKey lt {ScanStatRows.FirstKeptMarker(Clock.NowMs())}");
+        await foreach (var page in _stats.QueryAsync<TableEntity>(filter, MaxMarkersPrunedPerWrite, ["RowKey"], ct).AsPages())
+            return page.Values.Take(MaxMarkersPrunedPerWrite).Select(r => r.RowKey).ToList();
+        return [];
+    }
+
+    private async Task<Dictionary<string, TableEntity>> ReadRowsAsync(string filter, CancellationToken ct)
     {
         var rows = new Dictionary<string, TableEntity>(StringComparer.Ordinal);
-        await foreach (var row in _stats.QueryAsync<TableEntity>(filter, select: select, cancellationToken: ct)) rows[row.RowKey] = row;
+        await foreach (var row in _stats.QueryAsync<TableEntity>(filter, cancellationToken: ct)) rows[row.RowKey] = row;
         return rows;
     }
 
@@ -287,3 +313,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
         row["Bot"] = (row.GetInt64("Bot") ?? 0) + bots;
     }
 }
+
+/// <summary>The message's newest scan is older than any queue delivery can be, so its redelivery marker may be gone: counting it could count it twice.</summary>
+public sealed class StaleScanBatchException(string batchId)
+    : Exception($"Scan batch {batchId} is older than a queue message lives ({ScanBatch.TimeToLive.TotalDays} days): not counted, since its redelivery marker may be pruned. It goes to the poison queue for a person to decide.");

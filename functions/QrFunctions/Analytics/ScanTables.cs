@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using QrFunctions.Scans;
 using QrFunctions.Storage;
 
 namespace QrFunctions.Analytics;
@@ -41,7 +42,10 @@ public static class ScanEventRows
 ///   PartitionKey = qrId, RowKey = "total":            TeamId, OrgId, Total, Human, Bot, FirstScanAt, LastScanAt (overview, ownership check);
 ///   PartitionKey = qrId, RowKey = "day|{yyyyMMdd}":   TeamId, Total, Human, Bot, Unique, Breakdown (JSON: dimension → value → count, human scans),
 ///     EventShards (bit i set: scanevents shard i of that day holds events, so readers skip the empty ones);
-///   PartitionKey = qrId, RowKey = "applied|{batchId}": marker that this message's counts are in (same transaction as the counts).
+///   PartitionKey = qrId, RowKey = "counted|{yyyyMMdd}|{batchId}": marker that this message's counts are in (same transaction as
+///     the counts); the day is the UTC day of the message's newest scan, so a redelivery derives the same key (read by point lookups:
+///     an OR of RowKeys in one filter is a partition scan) and markers sort by age, so the counter transaction range-reads those
+///     past <see cref="MarkerRetention"/> and deletes them. Builds before 2026-11-23 wrote "applied|{batchId}": still checked, never pruned.
 /// Unique visitors — PartitionKey = "{qrId}|{yyyyMMdd}|v{first hex digit of the hash}", RowKey = visitor hash,
 ///   column FirstBatch: inserted if absent; a visitor is new for the message whose batch id is in FirstBatch,
 ///   so a redelivery after a crash still counts the visitors its first attempt inserted. The 16-way split keeps
@@ -51,7 +55,23 @@ public static class ScanStatRows
 {
     public const string Total = "total";
     public const string DayPrefix = "day|";
-    public const string AppliedPrefix = "applied|";
+    public const string CountedPrefix = "counted|";
+    /// <summary>Markers of earlier builds: a message they counted may still be redelivered once after an upgrade.</summary>
+    public const string LegacyAppliedPrefix = "applied|";
+
+    /// <summary>
+    /// How long a marker is kept after its message's newest scan: the message was sent after that scan and lives at
+    /// most <see cref="ScanBatch.TimeToLive"/> in the queue, so no redelivery comes later. A day more for clock skew and day rounding.
+    /// </summary>
+    public static readonly TimeSpan MarkerRetention = ScanBatch.TimeToLive + TimeSpan.FromDays(1);
+
+    /// <summary>A message whose newest scan is older than this cannot come from the queue (a replay from the poison queue can): its marker may be pruned, so it is refused.</summary>
+    public static readonly TimeSpan RedeliveryHorizon = ScanBatch.TimeToLive + TimeSpan.FromHours(1);
+
+    public static string Counted(string newestScanDay, string batchId) => $"{CountedPrefix}{newestScanDay}|{batchId}";
+    public static string LegacyApplied(string batchId) => LegacyAppliedPrefix + batchId;
+    /// <summary>Markers sorting before this one are past <see cref="MarkerRetention"/>.</summary>
+    public static string FirstKeptMarker(long nowMs) => CountedPrefix + DayOf(nowMs - (long)MarkerRetention.TotalMilliseconds);
     public const string EventShards = "EventShards";
 
     public static string Day(string day) => DayPrefix + day;

@@ -41,6 +41,9 @@ public sealed record ScanBatch
     /// <summary>Largest decompressed events array accepted: 500 events of the longest clipped fields (~1.3 KB each) fit well under it.</summary>
     public const int MaxEventsJsonBytes = 4 * 1024 * 1024;
 
+    /// <summary>A scan batch's life in the queue (Azure's default, stated): the aggregator keeps redelivery markers a day longer (ScanStatRows.MarkerRetention).</summary>
+    public static readonly TimeSpan TimeToLive = TimeSpan.FromDays(7);
+
     [JsonPropertyName("batchId")] public string BatchId { get; init; } = "";
     [JsonPropertyName("events")] public List<ScanEvent> Events { get; init; } = [];
     [JsonPropertyName("eventsGzip")] public byte[]? EventsGzip { get; init; }

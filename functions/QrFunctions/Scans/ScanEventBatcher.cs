@@ -174,7 +174,7 @@ public sealed class ScanEventBatcher : IHostedService
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await _queue.SendMessageAsync(message, cancellationToken: timeout.Token);
+                await _queue.SendMessageAsync(message, visibilityTimeout: null, timeToLive: ScanBatch.TimeToLive, cancellationToken: timeout.Token);
                 return;
             }
             catch (Exception ex) when (attempt < 2)

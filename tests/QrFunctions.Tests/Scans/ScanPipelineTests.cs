@@ -128,6 +128,22 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task MessageCountedByAnEarlierBuildIsNotCountedAgainWhenRedeliveredAfterAnUpgrade()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var counted = Batch(tenant, qrId, 2);
+        var fresh = Batch(tenant, qrId, 3);
+        // Builds before the "counted|{day}|{batchId}" markers wrote "applied|{batchId}" with the counts.
+        await service.Storage.Table(service.Storage.Names.ScanStats).AddEntityAsync(new TableEntity(qrId, ScanStatRows.LegacyApplied(counted.BatchId)));
+
+        await service.NewAggregator().HandleAsync(Message(counted), CancellationToken.None);
+        await service.NewAggregator().HandleAsync(Message(fresh), CancellationToken.None);
+
+        Assert.Equal(3, (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
+    }
+
+    [Fact]
     public async Task RedeliveryAfterACrashBeforeTheCountersStillCountsItsNewVisitors()
     {
         var tenant = await service.NewTenantAsync();
@@ -195,6 +211,83 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task CountingACodeDeletesItsMarkersPastTheirRetentionAndKeepsRecentOnes()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        await MarkersWrittenAsync(qrId, DaysAgo(9), 3);
+        var withinQueueLifetime = await MarkersWrittenAsync(qrId, DaysAgo(7), 2);
+        var legacy = ScanStatRows.LegacyApplied(Guid.NewGuid().ToString("N"));
+        await service.Storage.Table(service.Storage.Names.ScanStats).AddEntityAsync(new TableEntity(qrId, legacy));
+        withinQueueLifetime.Add(legacy); // an earlier build's marker has no age in its key: it is left alone
+        var batch = Batch(tenant, qrId, 4);
+
+        await service.NewAggregator().HandleAsync(Message(batch), CancellationToken.None);
+
+        var newest = ScanStatRows.DayOf(batch.Events.Max(e => e.ScanTime));
+        Assert.Equal([.. withinQueueLifetime.Append(ScanStatRows.Counted(newest, batch.BatchId)).Order(StringComparer.Ordinal)], await MarkerRowsAsync(qrId));
+        Assert.Equal(4, (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
+    }
+
+    [Fact]
+    public async Task ConcurrentCountsThatPruneTheSameExpiredMarkersLoseNoIncrement()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        await MarkersWrittenAsync(qrId, DaysAgo(10), 2 * ScanBatchAggregator.MaxMarkersPrunedPerWrite);
+        var messages = Enumerable.Range(0, 8).Select(i => Message(Batch(tenant, qrId, i + 1))).ToList();
+        var one = service.NewAggregator();
+        var two = service.NewAggregator();
+
+        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).HandleAsync(m, CancellationToken.None))));
+
+        Assert.Equal(Enumerable.Range(1, 8).Sum(), (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
+        Assert.DoesNotContain(await MarkerRowsAsync(qrId), key => key.StartsWith(ScanStatRows.Counted(DaysAgo(10), ""), StringComparison.Ordinal));
+    }
+
+    private static string DaysAgo(double days) => ScanStatRows.DayOf(Clock.NowMs() - (long)TimeSpan.FromDays(days).TotalMilliseconds);
+
+    /// <summary>Markers of messages counted earlier whose newest scan was on <paramref name="day"/>; returns their RowKeys.</summary>
+    private async Task<List<string>> MarkersWrittenAsync(string qrId, string day, int count)
+    {
+        var keys = Enumerable.Range(0, count).Select(_ => ScanStatRows.Counted(day, Guid.NewGuid().ToString("N"))).ToList();
+        await service.Storage.Table(service.Storage.Names.ScanStats).SubmitTransactionAsync(
+            keys.Select(key => new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(qrId, key))));
+        return keys;
+    }
+
+    /// <summary>RowKeys of the code's marker rows ("counted|" and legacy "applied|"), in key order.</summary>
+    private async Task<List<string>> MarkerRowsAsync(string qrId)
+    {
+        var keys = new List<string>();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {qrId}");
+        await foreach (var row in service.Storage.Table(service.Storage.Names.ScanStats).QueryAsync<TableEntity>(filter, select: ["RowKey"]))
+            if (row.RowKey.StartsWith(ScanStatRows.CountedPrefix, StringComparison.Ordinal) || row.RowKey.StartsWith(ScanStatRows.LegacyAppliedPrefix, StringComparison.Ordinal))
+                keys.Add(row.RowKey);
+        return keys.Order(StringComparer.Ordinal).ToList();
+    }
+
+    [Fact]
+    public async Task BatchOlderThanAQueueMessageLivesIsRefusedUncountedWhileOldScansInARecentBatchCount()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var stats = service.Storage.Table(service.Storage.Names.ScanStats);
+        var aggregator = service.NewAggregator();
+        var stale = Clock.NowMs() - (long)(ScanBatch.TimeToLive + TimeSpan.FromHours(2)).TotalMilliseconds;
+
+        // Only a replay from the poison queue can be this old, and its redelivery marker may be pruned by now.
+        await Assert.ThrowsAsync<StaleScanBatchException>(() => aggregator.HandleAsync(Message(Batch(tenant, qrId, 3, scanTime: stale)), CancellationToken.None));
+        Assert.False((await stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total)).HasValue);
+
+        // What counts is the newest scan: the message was sent after it.
+        var mixed = Batch(tenant, qrId, 2);
+        mixed.Events.Add(mixed.Events[0] with { ScanTime = stale });
+        await aggregator.HandleAsync(Message(mixed), CancellationToken.None);
+        Assert.Equal(3, (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
+    }
+
+    [Fact]
     public async Task MalformedMessageEndsInThePoisonQueue()
     {
         var queue = service.Storage.Queue(service.Storage.Names.ScanEventsQueue);
@@ -255,6 +348,9 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
             Assert.Equal([2, 4, 4], batches.Select(b => b.Events.Count).Order());
             Assert.Equal(3, batches.Select(b => b.BatchId).Distinct().Count());
             Assert.Equal(events.Select(e => e.QrId).Order(), batches.SelectMany(b => b.Events).Select(e => e.QrId).Order());
+            // The aggregator keeps redelivery markers for MarkerRetention, which must cover a message's whole life in the queue.
+            Assert.All(messages, m => Assert.InRange((m.ExpiresOn - m.InsertedOn)!.Value, ScanBatch.TimeToLive - TimeSpan.FromMinutes(1), ScanBatch.TimeToLive));
+            Assert.True(ScanStatRows.MarkerRetention > ScanBatch.TimeToLive);
         }
         finally
         {
