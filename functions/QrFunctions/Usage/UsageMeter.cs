@@ -10,7 +10,8 @@ namespace QrFunctions.Usage;
 /// QrFunctions:MeterFlushSeconds (10 s) and at shutdown, so no request waits for a metering write. Rows of the
 /// usage table: PartitionKey = orgId (the billing unit: one range read per period), RowKey =
 /// "{yyyy-MM-dd}|{teamId}|{keyId}|{endpoint}|{instance}|{flush}" with Count. Each flush writes rows of its own
-/// (instance id + flush number), and a retried flush rewrites the same rows, so counts are never doubled;
+/// (instance id + flush number); rows whose write failed are written again as they are (same keys, upsert) by
+/// the next flush, so a write that was stored although the meter never heard so is not counted twice;
 /// readers sum the rows. If an instance dies, at most its unflushed interval of counts is lost.
 /// Also records when each key was last used (one write per key per flush, never per request).
 /// </summary>
@@ -21,6 +22,8 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
     private ConcurrentDictionary<(string Day, string Org, string Team, string Key, string Endpoint), long> _counts = new();
     private ConcurrentDictionary<string, long> _lastUsed = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
+    /// <summary>Rows of earlier flushes not known to be stored, kept with their keys; guarded by _flushing.</summary>
+    private readonly List<TableEntity> _unwritten = [];
     private long _flushNumber;
 
     private TableClient Table => storage.Table(storage.Names.Usage);
@@ -48,7 +51,11 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
         await FlushAsync(CancellationToken.None);
     }
 
-    /// <summary>Writes everything counted so far. Counts that fail to write are merged back for the next flush.</summary>
+    /// <summary>
+    /// Writes everything counted so far, and rows of earlier flushes whose write failed. Rows that fail again are
+    /// kept as they are for the next flush: rewritten under new keys they would be counted twice whenever the
+    /// failed write had in fact been stored (or an earlier chunk of the same flush had).
+    /// </summary>
     public async Task FlushAsync(CancellationToken ct)
     {
         await _flushing.WaitAsync(ct);
@@ -56,22 +63,30 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
         {
             var counts = Interlocked.Exchange(ref _counts, new());
             var lastUsed = Interlocked.Exchange(ref _lastUsed, new());
-            if (counts.IsEmpty && lastUsed.IsEmpty) return;
+            if (counts.IsEmpty && lastUsed.IsEmpty && _unwritten.Count == 0) return;
             var flush = ++_flushNumber;
-            try
+            var rows = _unwritten.Concat(counts.Select(c => new TableEntity(c.Key.Org, $"{c.Key.Day}|{c.Key.Team}|{c.Key.Key}|{c.Key.Endpoint}|{_instance}|{flush:D10}")
             {
-                foreach (var org in counts.GroupBy(c => c.Key.Org))
-                    foreach (var chunk in org.Chunk(100))
-                        await Table.SubmitTransactionAsync(chunk.Select(c => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
-                            new TableEntity(org.Key, $"{c.Key.Day}|{c.Key.Team}|{c.Key.Key}|{c.Key.Endpoint}|{_instance}|{flush:D10}")
-                            {
-                                ["Day"] = c.Key.Day, ["TeamId"] = c.Key.Team, ["KeyId"] = c.Key.Key, ["Endpoint"] = c.Key.Endpoint, ["Count"] = c.Value,
-                            })), ct);
+                ["Day"] = c.Key.Day, ["TeamId"] = c.Key.Team, ["KeyId"] = c.Key.Key, ["Endpoint"] = c.Key.Endpoint, ["Count"] = c.Value,
+            })).ToList();
+            _unwritten.Clear();
+            Exception? failure = null;
+            foreach (var chunk in rows.GroupBy(r => r.PartitionKey).SelectMany(org => org.Chunk(100)))
+            {
+                try
+                {
+                    await Table.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), ct);
+                }
+                catch (Exception ex)
+                {
+                    _unwritten.AddRange(chunk);
+                    failure ??= ex;
+                }
             }
-            catch
+            if (failure is not null)
             {
-                foreach (var (k, v) in counts) _counts.AddOrUpdate(k, v, (_, n) => n + v);
-                throw;
+                foreach (var (keyId, at) in lastUsed) _lastUsed.TryAdd(keyId, at);
+                throw new InvalidOperationException($"{_unwritten.Count} usage rows could not be written; the next flush writes them again", failure);
             }
             foreach (var (keyId, at) in lastUsed)
             {

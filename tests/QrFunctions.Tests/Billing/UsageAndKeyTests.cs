@@ -49,6 +49,27 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     }
 
     [Fact]
+    public async Task AFlushStoredWithoutTheMeterHearingOfItIsNotCountedAgainByTheNextFlush()
+    {
+        var tenant = await service.NewTenantAsync();
+        var caller = new Caller(new ApiKey { PartitionKey = "key_lost_answer" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
+            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
+        await using var relay = new StorageRelay(service.Get<QrFunctions.Storage.StorageConnection>().ConnectionString!, RelayedService.Table, holdAnswers: false);
+        var meter = new UsageMeter(new QrFunctions.Storage.StorageAccount(relay.Connection, service.Storage.Names), TimeProvider.System,
+            NullLogger<UsageMeter>.Instance, new ConfigurationBuilder().Build());
+        for (var i = 0; i < 3; i++) meter.Count(caller, "QrsList");
+
+        relay.LoseAnswers = true; // Azurite stores the rows; every answer (and retry's answer) is lost on the way back
+        await Assert.ThrowsAnyAsync<Exception>(() => meter.FlushAsync(CancellationToken.None));
+        relay.LoseAnswers = false;
+        meter.Count(caller, "QrsList");
+        await meter.FlushAsync(CancellationToken.None);
+
+        var rows = await UsageMeter.ReadAsync(service.Storage, tenant.OrgId, Today, Today, "endpoint", CancellationToken.None);
+        Assert.Equal(4, rows.Single(r => r.Group == "QrsList").Count);
+    }
+
+    [Fact]
     public async Task BadUsagePeriodsAreRefused()
     {
         var tenant = await service.NewTenantAsync();

@@ -403,12 +403,12 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     /// <summary>Runs a test against a batcher whose queue writes reach Azurite through a relay that holds the answers until released.</summary>
-    private async Task BehindHeldAnswersAsync(int windowMs, int stallMs, Func<ScanEventBatcher, QueueClient, HeldQueueAnswers, Task> test)
+    private async Task BehindHeldAnswersAsync(int windowMs, int stallMs, Func<ScanEventBatcher, QueueClient, StorageRelay, Task> test)
     {
         var names = new StorageNames("h" + Ids.Random(10));
         var queue = new StorageAccount(service.Get<StorageConnection>(), names).Queue(names.ScanEventsQueue);
         await queue.CreateAsync();
-        await using var relay = new HeldQueueAnswers(service.Get<StorageConnection>().ConnectionString!);
+        await using var relay = new StorageRelay(service.Get<StorageConnection>().ConnectionString!, RelayedService.Queue);
         try
         {
             var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
