@@ -9,29 +9,34 @@ namespace QrFunctions.Usage;
 /// Counts billable calls in memory per (UTC day, organization, team, key, endpoint) and writes them every
 /// QrFunctions:MeterFlushSeconds (10 s) and at shutdown, so no request waits for a metering write. Rows of the
 /// usage table: PartitionKey = orgId (the billing unit: one range read per period), RowKey =
-/// "{yyyy-MM-dd}|{teamId}|{keyId}|{endpoint}|{instance}|{flush}" with Count. Each flush writes rows of its own
-/// (instance id + flush number); rows whose write failed are written again as they are (same keys, upsert) by
-/// the next flush, so a write that was stored although the meter never heard so is not counted twice;
-/// readers sum the rows. If an instance dies, at most its unflushed interval of counts is lost.
+/// "{yyyy-MM-dd}|{teamId}|{keyId}|{endpoint}|{instance}" with Count = this instance's running total for that
+/// day. A flush replaces each changed row with the total so far, so a write that was stored although the meter
+/// never heard so, or a retry, cannot count anything twice; and a busy day costs one row per instance and call
+/// type, not one per flush. Readers sum the rows (also the per-flush rows "…|{instance}|{flush}" of builds
+/// before 2026-11-23). If an instance dies, at most its unflushed interval of counts is lost.
 /// Also records when each key was last used (one write per key per flush, never per request).
 /// </summary>
 public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogger<UsageMeter> log, IConfiguration configuration) : BackgroundService
 {
     private readonly string _instance = Ids.Random(8);
     private readonly TimeSpan _interval = TimeSpan.FromSeconds(configuration.GetValue("QrFunctions:MeterFlushSeconds", 10.0));
-    private ConcurrentDictionary<(string Day, string Org, string Team, string Key, string Endpoint), long> _counts = new();
+    private readonly ConcurrentDictionary<(string Day, string Org, string Team, string Key, string Endpoint), Tally> _tallies = new();
     private ConcurrentDictionary<string, long> _lastUsed = new();
     private readonly SemaphoreSlim _flushing = new(1, 1);
-    /// <summary>Rows of earlier flushes not known to be stored, kept with their keys; guarded by _flushing.</summary>
-    private readonly List<TableEntity> _unwritten = [];
-    private long _flushNumber;
+
+    /// <summary>A running total and the total last known to be stored (written only under _flushing).</summary>
+    private sealed class Tally
+    {
+        public long Count;
+        public long Stored;
+    }
 
     private TableClient Table => storage.Table(storage.Names.Usage);
 
     public void Count(Caller caller, string endpoint)
     {
         var now = time.GetUtcNow();
-        _counts.AddOrUpdate((now.ToString("yyyy-MM-dd"), caller.OrgId, caller.TeamId, caller.KeyId, endpoint), 1, (_, n) => n + 1);
+        Interlocked.Increment(ref _tallies.GetOrAdd((now.ToString("yyyy-MM-dd"), caller.OrgId, caller.TeamId, caller.KeyId, endpoint), _ => new Tally()).Count);
         _lastUsed[caller.KeyId] = now.ToUnixTimeMilliseconds();
     }
 
@@ -41,7 +46,7 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
         {
             try { await Task.Delay(_interval, time, stoppingToken); } catch (OperationCanceledException) { break; }
             try { await FlushAsync(CancellationToken.None); }
-            catch (Exception ex) { log.LogWarning(ex, "Usage flush failed; counts are kept for the next one"); }
+            catch (Exception ex) { log.LogWarning(ex, "Usage flush failed; the next one writes the totals again"); }
         }
     }
 
@@ -52,41 +57,42 @@ public sealed class UsageMeter(StorageAccount storage, TimeProvider time, ILogge
     }
 
     /// <summary>
-    /// Writes everything counted so far, and rows of earlier flushes whose write failed. Rows that fail again are
-    /// kept as they are for the next flush: rewritten under new keys they would be counted twice whenever the
-    /// failed write had in fact been stored (or an earlier chunk of the same flush had).
+    /// Writes the running total of every tally that changed since it was last stored. A chunk that fails stays
+    /// unstored and is written with its newer total by the next flush. Tallies of days before yesterday are
+    /// forgotten once stored: no call is counted on them any more.
     /// </summary>
     public async Task FlushAsync(CancellationToken ct)
     {
         await _flushing.WaitAsync(ct);
         try
         {
-            var counts = Interlocked.Exchange(ref _counts, new());
             var lastUsed = Interlocked.Exchange(ref _lastUsed, new());
-            if (counts.IsEmpty && lastUsed.IsEmpty && _unwritten.Count == 0) return;
-            var flush = ++_flushNumber;
-            var rows = _unwritten.Concat(counts.Select(c => new TableEntity(c.Key.Org, $"{c.Key.Day}|{c.Key.Team}|{c.Key.Key}|{c.Key.Endpoint}|{_instance}|{flush:D10}")
-            {
-                ["Day"] = c.Key.Day, ["TeamId"] = c.Key.Team, ["KeyId"] = c.Key.Key, ["Endpoint"] = c.Key.Endpoint, ["Count"] = c.Value,
-            })).ToList();
-            _unwritten.Clear();
+            var changed = _tallies.Select(t => (t.Key, t.Value, Total: Interlocked.Read(ref t.Value.Count)))
+                .Where(t => t.Total != t.Value.Stored).ToList();
             Exception? failure = null;
-            foreach (var chunk in rows.GroupBy(r => r.PartitionKey).SelectMany(org => org.Chunk(100)))
+            foreach (var chunk in changed.GroupBy(t => t.Key.Org).SelectMany(org => org.Chunk(100)))
             {
                 try
                 {
-                    await Table.SubmitTransactionAsync(chunk.Select(r => new TableTransactionAction(TableTransactionActionType.UpsertReplace, r)), ct);
+                    await Table.SubmitTransactionAsync(chunk.Select(t => new TableTransactionAction(TableTransactionActionType.UpsertReplace,
+                        new TableEntity(t.Key.Org, $"{t.Key.Day}|{t.Key.Team}|{t.Key.Key}|{t.Key.Endpoint}|{_instance}")
+                        {
+                            ["Day"] = t.Key.Day, ["TeamId"] = t.Key.Team, ["KeyId"] = t.Key.Key, ["Endpoint"] = t.Key.Endpoint, ["Count"] = t.Total,
+                        })), ct);
+                    foreach (var t in chunk) t.Value.Stored = t.Total;
                 }
                 catch (Exception ex)
                 {
-                    _unwritten.AddRange(chunk);
                     failure ??= ex;
                 }
             }
+            var closed = time.GetUtcNow().AddDays(-2).ToString("yyyy-MM-dd");
+            foreach (var (key, tally) in _tallies)
+                if (string.CompareOrdinal(key.Day, closed) <= 0 && tally.Stored == Interlocked.Read(ref tally.Count)) _tallies.TryRemove(key, out _);
             if (failure is not null)
             {
                 foreach (var (keyId, at) in lastUsed) _lastUsed.TryAdd(keyId, at);
-                throw new InvalidOperationException($"{_unwritten.Count} usage rows could not be written; the next flush writes them again", failure);
+                throw new InvalidOperationException("Some usage totals could not be written; the next flush writes them again", failure);
             }
             foreach (var (keyId, at) in lastUsed)
             {

@@ -70,6 +70,30 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     }
 
     [Fact]
+    public async Task AnInstanceKeepsOneRowPerDayAndCallTypeHoweverOftenItFlushes()
+    {
+        var tenant = await service.NewTenantAsync();
+        var caller = new Caller(new ApiKey { PartitionKey = "key_many_flushes" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
+            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
+        var meter = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, new ConfigurationBuilder().Build());
+        for (var flush = 1; flush <= 5; flush++)
+        {
+            for (var i = 0; i < flush; i++) meter.Count(caller, "QrsList");
+            meter.Count(caller, "QrsGet");
+            await meter.FlushAsync(CancellationToken.None);
+        }
+
+        var rows = new List<Azure.Data.Tables.TableEntity>();
+        await foreach (var row in service.Storage.Table(service.Storage.Names.Usage).QueryAsync<Azure.Data.Tables.TableEntity>(
+            Azure.Data.Tables.TableClient.CreateQueryFilter($"PartitionKey eq {tenant.OrgId} and KeyId eq {"key_many_flushes"}")))
+            rows.Add(row);
+        Assert.Equal(["QrsGet", "QrsList"], rows.Select(r => r.GetString("Endpoint")).Order());
+        var totals = await UsageMeter.ReadAsync(service.Storage, tenant.OrgId, Today, Today, "endpoint", CancellationToken.None);
+        Assert.Equal(15, totals.Single(r => r.Group == "QrsList").Count);
+        Assert.Equal(5, totals.Single(r => r.Group == "QrsGet").Count);
+    }
+
+    [Fact]
     public async Task BadUsagePeriodsAreRefused()
     {
         var tenant = await service.NewTenantAsync();
