@@ -31,17 +31,24 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
         Assert.Contains(byKey.GetProperty("data").EnumerateArray(), r => r.GetProperty("key").GetString() == tenant.OwnerKey.KeyId);
     }
 
+    /// <summary>An owner calling with the given key id, as the access filter would hand it to the meter.</summary>
+    private static Caller OwnerCaller(Tenant tenant, string keyId) =>
+        new(new ApiKey { PartitionKey = keyId }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
+            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
+
+    /// <summary>A meter of its own (a separate instance id), outside the test service.</summary>
+    private static UsageMeter NewMeter(QrFunctions.Storage.StorageAccount storage) =>
+        new(storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, new ConfigurationBuilder().Build());
+
     [Fact]
     public async Task CountsFromARestartedInstanceAddUp()
     {
         var tenant = await service.NewTenantAsync();
-        var caller = new Caller(new ApiKey { PartitionKey = "key_restart" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
-            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
-        var config = new ConfigurationBuilder().Build();
-        var before = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, config);
+        var caller = OwnerCaller(tenant, "key_restart");
+        var before = NewMeter(service.Storage);
         for (var i = 0; i < 3; i++) before.Count(caller, "QrsList");
         await before.StopAsync(CancellationToken.None); // shutdown flushes
-        var after = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, config);
+        var after = NewMeter(service.Storage);
         for (var i = 0; i < 4; i++) after.Count(caller, "QrsList");
         await after.FlushAsync(CancellationToken.None);
         var rows = await UsageMeter.ReadAsync(service.Storage, tenant.OrgId, Today, Today, "endpoint", CancellationToken.None);
@@ -52,11 +59,9 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     public async Task AFlushStoredWithoutTheMeterHearingOfItIsNotCountedAgainByTheNextFlush()
     {
         var tenant = await service.NewTenantAsync();
-        var caller = new Caller(new ApiKey { PartitionKey = "key_lost_answer" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
-            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
+        var caller = OwnerCaller(tenant, "key_lost_answer");
         await using var relay = new StorageRelay(service.Get<QrFunctions.Storage.StorageConnection>().ConnectionString!, RelayedService.Table, holdAnswers: false);
-        var meter = new UsageMeter(new QrFunctions.Storage.StorageAccount(relay.Connection, service.Storage.Names), TimeProvider.System,
-            NullLogger<UsageMeter>.Instance, new ConfigurationBuilder().Build());
+        var meter = NewMeter(new QrFunctions.Storage.StorageAccount(relay.Connection, service.Storage.Names));
         for (var i = 0; i < 3; i++) meter.Count(caller, "QrsList");
 
         relay.LoseAnswers = true; // Azurite stores the rows; every answer (and retry's answer) is lost on the way back
@@ -73,9 +78,8 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     public async Task AnInstanceKeepsOneRowPerDayAndCallTypeHoweverOftenItFlushes()
     {
         var tenant = await service.NewTenantAsync();
-        var caller = new Caller(new ApiKey { PartitionKey = "key_many_flushes" }, new QrFunctions.Organizations.Organization { PartitionKey = tenant.OrgId },
-            new QrFunctions.Teams.Team { PartitionKey = tenant.TeamId }, Role.Owner);
-        var meter = new UsageMeter(service.Storage, TimeProvider.System, NullLogger<UsageMeter>.Instance, new ConfigurationBuilder().Build());
+        var caller = OwnerCaller(tenant, "key_many_flushes");
+        var meter = NewMeter(service.Storage);
         for (var flush = 1; flush <= 5; flush++)
         {
             for (var i = 0; i < flush; i++) meter.Count(caller, "QrsList");
