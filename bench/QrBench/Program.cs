@@ -5,15 +5,15 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.TestHost;
-using QrFunctions;
 using QrFunctions.Auth;
+using QrFunctions.Hosting;
 using QrFunctions.Organizations;
 using QrFunctions.Storage;
 
 var codes = Arg("--codes", 100_000);
 var concurrency = Arg("--concurrency", 16);
 var prefix = "b" + Ids.Random(8);
-var app = AppHost.Build([$"--Storage:Prefix={prefix}", "--AzureWebJobsStorage=UseDevelopmentStorage=true", "--QrFunctions:LocalQueuePolling=false",
+var app = DevelopmentServer.Build([$"--Storage:Prefix={prefix}", "--AzureWebJobsStorage=UseDevelopmentStorage=true", "--QrFunctions:LocalQueuePolling=false",
     "--Logging:LogLevel:Default=Warning"], b => b.WebHost.UseTestServer());
 var storage = app.Services.GetRequiredService<StorageAccount>();
 await storage.CreateAllAsync();
@@ -22,9 +22,9 @@ try
 {
     var org = await OrganizationSetup.CreateAsync(storage, app.Services.GetRequiredService<PlanCatalog>(), "Bench", "bench-" + Ids.Random(6), "Enterprise", null, "bench@example.test", null, "bench");
     var client = app.GetTestClient();
-    client.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, org.Team.Id);
-    client.DefaultRequestHeaders.Add(AccessFilter.ClientIdHeader, org.OwnerKey.KeyId);
-    client.DefaultRequestHeaders.Add(AccessFilter.ClientSecretHeader, org.OwnerKey.Secret);
+    client.DefaultRequestHeaders.Add(AccessPolicy.TeamHeader, org.Team.Id);
+    client.DefaultRequestHeaders.Add(AccessPolicy.ClientIdHeader, org.OwnerKey.KeyId);
+    client.DefaultRequestHeaders.Add(AccessPolicy.ClientSecretHeader, org.OwnerKey.Secret);
 
     Console.WriteLine($"QrBench: {codes:N0} codes, {concurrency} concurrent creates, storage prefix {prefix} on Azurite");
     var created = 0;

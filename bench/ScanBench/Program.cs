@@ -38,9 +38,9 @@ switch (args.FirstOrDefault())
             if (response.StatusCode == HttpStatusCode.Found) Interlocked.Increment(ref answered);
         });
         var scansDone = clock.Elapsed;
-        http.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, teamId);
-        http.DefaultRequestHeaders.Add(AccessFilter.ClientIdHeader, clientId);
-        http.DefaultRequestHeaders.Add(AccessFilter.ClientSecretHeader, secret);
+        http.DefaultRequestHeaders.Add(AccessPolicy.TeamHeader, teamId);
+        http.DefaultRequestHeaders.Add(AccessPolicy.ClientIdHeader, clientId);
+        http.DefaultRequestHeaders.Add(AccessPolicy.ClientSecretHeader, secret);
         long counted = 0;
         while (clock.Elapsed < TimeSpan.FromSeconds(120))
         {

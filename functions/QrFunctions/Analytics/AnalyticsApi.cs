@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
@@ -13,7 +14,8 @@ namespace QrFunctions.Analytics;
 /// a time window, overviews, and per-dimension breakdowns. Reads only scanstats/scanevents rows whose TeamId
 /// is the caller's team; codes of other teams are 404 (single code) or silently left out (bulk calls).
 /// </summary>
-public static class AnalyticsApi
+[ApiAccess(ApiSurface.QrApi), Tags("Analytics")]
+public sealed class AnalyticsApi(StorageAccount storage)
 {
     public const int DetailedDays = 30;
     public const int DetailedMaxItems = 1000;
@@ -24,14 +26,7 @@ public static class AnalyticsApi
     public const int BreakdownMaxDays = 366;
     private const long DayMs = 86_400_000L;
 
-    public static void MapAnalytics(this RouteGroupBuilder api)
-    {
-        var group = api.MapGroup("/analytics-api").WithTags("Analytics");
-        group.MapGet("/detailed/{qrId}", DetailedAsync).WithName("AnalyticsDetailed");
-        group.MapPost("/detailed/all", DetailedAllAsync).WithName("AnalyticsDetailedAll");
-        group.MapPost("/overviews", OverviewsAsync).WithName("AnalyticsOverviews");
-        group.MapGet("/breakdown/{qrId}", BreakdownAsync).WithName("AnalyticsBreakdown");
-    }
+    private const string Route = "api/analytics-api";
 
     private enum Visibility { NotVisible, NeverScanned, Scanned }
 
@@ -57,8 +52,10 @@ public static class AnalyticsApi
         return rows;
     }
 
-    private static async Task<IResult> DetailedAsync(HttpContext context, string qrId, StorageAccount storage)
+    [Function("AnalyticsDetailed"), EndpointSummary("Scans of one code, newest first")]
+    public async Task<IResult> DetailedAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route + "/detailed/{qrId}")] HttpRequest req, string qrId)
     {
+        var context = req.HttpContext;
         var ct = context.RequestAborted;
         var teamId = context.Caller().TeamId;
         var stats = storage.Table(storage.Names.ScanStats);
@@ -129,8 +126,10 @@ public static class AnalyticsApi
         ["isBot"] = row.GetBoolean("IsBot") ?? false,
     };
 
-    private static async Task<IResult> DetailedAllAsync(HttpContext context, StorageAccount storage)
+    [Function("AnalyticsDetailedAll"), EndpointSummary("Scans of several codes in a time window")]
+    public async Task<IResult> DetailedAllAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route + "/detailed/all")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var ct = context.RequestAborted;
         var body = await RequestJson.ReadObjectAsync(context);
         var qrIds = body.OptionalStringArray("qrIds", BulkMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
@@ -155,8 +154,10 @@ public static class AnalyticsApi
         return Envelope.Ok(scans);
     }
 
-    private static async Task<IResult> OverviewsAsync(HttpContext context, StorageAccount storage)
+    [Function("AnalyticsOverviews"), EndpointSummary("Scan totals of several codes")]
+    public async Task<IResult> OverviewsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route + "/overviews")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var ct = context.RequestAborted;
         var body = await RequestJson.ReadObjectAsync(context);
         var qrIds = body.OptionalStringArray("qrIds", OverviewMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
@@ -197,8 +198,10 @@ public static class AnalyticsApi
         return Envelope.Ok(items.Where(i => i is not null).ToList());
     }
 
-    private static async Task<IResult> BreakdownAsync(HttpContext context, string qrId, StorageAccount storage)
+    [Function("AnalyticsBreakdown"), EndpointSummary("Scans of one code per device, OS, browser, country, city or language")]
+    public async Task<IResult> BreakdownAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route + "/breakdown/{qrId}")] HttpRequest req, string qrId)
     {
+        var context = req.HttpContext;
         var ct = context.RequestAborted;
         var now = Clock.NowMs();
         var to = QueryLong(context, "to") ?? now;

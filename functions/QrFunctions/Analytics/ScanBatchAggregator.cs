@@ -2,14 +2,13 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Azure;
 using Azure.Data.Tables;
-using QrFunctions.Hosting;
 using QrFunctions.Scans;
 using QrFunctions.Storage;
 
 namespace QrFunctions.Analytics;
 
 /// <summary>
-/// Queue trigger "AggregateScans": turns one scan batch into detailed event rows, unique-visitor
+/// Behind the queue function "AggregateScans" (<see cref="ScanAggregation"/>): turns one scan batch into detailed event rows, unique-visitor
 /// sightings and counters. Every step is idempotent per batch id, so a message redelivered after a
 /// crash at any point is counted exactly once:
 ///   1. event rows: deterministic keys, upserted;
@@ -21,7 +20,7 @@ namespace QrFunctions.Analytics;
 /// Counter rows get one transaction per code for the messages waiting on this instance, not one write per
 /// scan or per message (see docs/scans.md).
 /// </summary>
-public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks.WebhookPublisher webhooks, ILogger<ScanBatchAggregator> log) : IQueueMessageHandler
+public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks.WebhookPublisher webhooks, ILogger<ScanBatchAggregator> log) 
 {
     private const int MaxCounterAttempts = 40;
     private const int MaxActionsPerTransaction = 100;
@@ -52,9 +51,9 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     [GeneratedRegex("^[0-9a-f]{32}$")]
     private static partial Regex BatchIdPattern();
 
-    public async Task HandleAsync(QueueMessage message, CancellationToken ct)
+    public async Task AggregateAsync(string message, CancellationToken ct)
     {
-        var batch = Parse(message.Body);
+        var batch = Parse(message);
         if (batch.Events.Count == 0) return;
         var newestScan = batch.Events.Max(e => e.ScanTime);
         if (newestScan < Clock.NowMs() - (long)ScanStatRows.RedeliveryHorizon.TotalMilliseconds) throw new StaleScanBatchException(batch.BatchId);
@@ -317,3 +316,14 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 /// <summary>The message's newest scan is older than any queue delivery can be, so its redelivery marker may be gone: counting it could count it twice.</summary>
 public sealed class StaleScanBatchException(string batchId)
     : Exception($"Scan batch {batchId} is older than a queue message lives ({ScanBatch.TimeToLive.TotalDays} days): not counted, since its redelivery marker may be pruned. It goes to the poison queue for a person to decide.");
+
+/// <summary>
+/// Queue function "AggregateScans". The worker makes a new instance per invocation; the aggregator it calls is a
+/// singleton, because its counter group commit gathers the messages of one code that wait on this instance.
+/// </summary>
+public sealed class ScanAggregation(ScanBatchAggregator aggregator)
+{
+    [Microsoft.Azure.Functions.Worker.Function("AggregateScans")]
+    public Task AggregateAsync([Microsoft.Azure.Functions.Worker.QueueTrigger("scan-events")] string message, CancellationToken ct) =>
+        aggregator.AggregateAsync(message, ct);
+}

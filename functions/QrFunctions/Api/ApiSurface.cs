@@ -12,9 +12,6 @@ public enum ApiSurface
     V1,
 }
 
-/// <summary>Endpoint metadata naming the surface, so errors raised anywhere render in the caller's envelope.</summary>
-public sealed record SurfaceMetadata(ApiSurface Surface);
-
 public static class ApiJson
 {
     public static readonly JsonSerializerOptions QrApi = new(JsonSerializerDefaults.Web)

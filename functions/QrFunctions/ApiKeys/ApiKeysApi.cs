@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Azure;
@@ -17,20 +18,16 @@ namespace QrFunctions.ApiKeys;
 /// leaves a listed key that cannot authenticate (shown as revoked), never a working key without its audit
 /// entry. Revocation writes the apikeys row first (the key stops at once), then the listing row and entry.
 /// </summary>
-public static class ApiKeysApi
+[ApiAccess(ApiSurface.V1, Role.Admin), Tags("API keys")]
+public sealed class ApiKeysApi(StorageAccount storage, TenantDirectory directory)
 {
     public const string RowPrefix = "apikey|";
+    private const string Route = "v1/api-keys";
 
-    public static void MapApiKeys(this RouteGroupBuilder v1)
+    [Function("ApiKeysCreate"), EndpointSummary("Create a key; its secret is shown only in this response")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route)] HttpRequest req)
     {
-        var keys = v1.MapGroup("/api-keys").WithTags("API keys").Requires(Role.Admin);
-        keys.MapPost("", CreateAsync).WithName("ApiKeysCreate").WithSummary("Create a key; its secret is shown only in this response");
-        keys.MapGet("", ListAsync).WithName("ApiKeysList").WithSummary("Keys of the workspace (never their secrets)");
-        keys.MapDelete("/{id}", RevokeAsync).WithName("ApiKeysRevoke").WithSummary("Revoke a key: its next call is 401");
-    }
-
-    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage)
-    {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
@@ -69,8 +66,10 @@ public static class ApiKeysApi
         }, 201);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
+    [Function("ApiKeysList"), EndpointSummary("Keys of the workspace (never their secrets)")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var listed = new List<TableEntity>();
         await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(caller.TeamId, RowPrefix), cancellationToken: context.RequestAborted))
@@ -92,8 +91,10 @@ public static class ApiKeysApi
         return Envelope.V1List(keys.OrderBy(k => k.created_at), null);
     }
 
-    private static async Task<IResult> RevokeAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string id)
+    [Function("ApiKeysRevoke"), EndpointSummary("Revoke a key: its next call is 401")]
+    public async Task<IResult> RevokeAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Route + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         if (id.IndexOfAny(['/', '\\', '#', '?']) >= 0) throw ApiProblem.NotFound("API key not found.");
         var listing = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(caller.TeamId, RowPrefix + id, cancellationToken: context.RequestAborted);

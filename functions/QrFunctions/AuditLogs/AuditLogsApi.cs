@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Text;
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
@@ -14,14 +15,13 @@ namespace QrFunctions.AuditLogs;
 /// describe). Both use the same RowKey scheme, so one cursor (the last RowKey returned) pages the merge;
 /// entries written later sort before it (inverted time), so paging never skips or repeats.
 /// </summary>
-public static class AuditLogsApi
+[ApiAccess(ApiSurface.V1), Tags("Audit logs")]
+public sealed class AuditLogsApi(StorageAccount storage)
 {
-    public static void MapAuditLogs(this RouteGroupBuilder v1) =>
-        v1.MapGet("/audit-logs", ListAsync).WithName("AuditLogsList").WithTags("Audit logs")
-            .WithSummary("Audit entries of the workspace: filter by resource_type, resource_id, action; cursor paging");
-
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
+    [Function("AuditLogsList"), EndpointSummary("Audit entries of the workspace: filter by resource_type, resource_id, action; cursor paging")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/audit-logs")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var limit = RequestJson.QueryInt(context, "limit", 50, 1, 100);
         var after = AuditEntry.RowPrefix;

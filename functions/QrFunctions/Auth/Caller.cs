@@ -3,7 +3,7 @@ using QrFunctions.Teams;
 
 namespace QrFunctions.Auth;
 
-/// <summary>Who is calling, resolved once per request by <see cref="AccessFilter"/>.</summary>
+/// <summary>Who is calling, resolved once per call by <see cref="AccessPolicy"/>.</summary>
 public sealed record Caller(ApiKey Key, Organization? Org, Team? Team, Role Role)
 {
     public string KeyId => Key.Id;
@@ -22,7 +22,7 @@ public static class CallerHttpContextExtensions
     private const string ItemKey = "QrFunctions.Caller";
 
     public static Caller Caller(this HttpContext context) =>
-        context.Items[ItemKey] as Caller ?? throw new InvalidOperationException("Endpoint is not behind AccessFilter.");
+        context.Items[ItemKey] as Caller ?? throw new InvalidOperationException("This function does not declare ApiAccess.");
 
 
     internal static void SetCaller(this HttpContext context, Caller caller) => context.Items[ItemKey] = caller;

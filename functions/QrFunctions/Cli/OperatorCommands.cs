@@ -13,12 +13,11 @@ namespace QrFunctions.Cli;
 ///   operator create-operator-key [--name N]
 ///   operator usage-csv --org ORG --from YYYY-MM-DD --to YYYY-MM-DD   (billing export: day,team,key,endpoint,calls)
 ///   dev-seed --out FILE          (idempotent: reuses FILE's credentials while they still work)
-///   functions-manifest DIR       (host.json and one function.json per function, from the route table)
 /// Output is JSON on stdout.
 /// </summary>
 public static class OperatorCommands
 {
-    public static bool IsCommand(string arg) => arg is "operator" or "dev-seed" or "functions-manifest";
+    public static bool IsCommand(string arg) => arg is "operator" or "dev-seed";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -26,7 +25,6 @@ public static class OperatorCommands
         {
             return args[0] switch
             {
-                "functions-manifest" when args.Length == 2 => WriteManifest(args[1]),
                 "dev-seed" => await DevSeedAsync(Options(args.Skip(1))),
                 "operator" when args.Length >= 2 && args[1] == "create-org" => await CreateOrgAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "create-operator-key" => await CreateOperatorKeyAsync(Options(args.Skip(2))),
@@ -49,24 +47,24 @@ public static class OperatorCommands
               QrFunctions operator create-operator-key [--name NAME]
               QrFunctions operator usage-csv --org ORG_ID --from YYYY-MM-DD --to YYYY-MM-DD
               QrFunctions dev-seed --out FILE
-              QrFunctions functions-manifest DIR
             """);
         return 64;
     }
 
-    private static int WriteManifest(string directory)
+    /// <summary>The app's services against the configured storage (nothing is started: no server, no queue polling).</summary>
+    private static IServiceProvider Services()
     {
-        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        var names = FunctionManifest.Write(directory, FunctionManifest.RouteTable(app), Triggers.All);
-        Console.WriteLine(JsonSerializer.Serialize(new { directory, functions = names.Count }));
-        return 0;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders(); // stdout carries the command's JSON only
+        builder.Services.AddQrFunctions(builder.Configuration);
+        return builder.Build().Services;
     }
 
     private static async Task<int> CreateOrgAsync(Dictionary<string, string> o)
     {
-        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        await AppHost.PrepareStorageAsync(app);
-        var created = await OrganizationSetup.CreateAsync(app.Services.GetRequiredService<StorageAccount>(), app.Services.GetRequiredService<PlanCatalog>(),
+        var services = Services();
+        await AppServices.PrepareStorageAsync(services);
+        var created = await OrganizationSetup.CreateAsync(services.GetRequiredService<StorageAccount>(), services.GetRequiredService<PlanCatalog>(),
             Need(o, "name"), Need(o, "slug"), o.GetValueOrDefault("plan", "Business Plus"), o.GetValueOrDefault("billing-email"),
             Need(o, "owner-email"), o.GetValueOrDefault("owner-name"), "operator");
         Console.WriteLine(JsonSerializer.Serialize(Credentials(created), Indented));
@@ -75,9 +73,9 @@ public static class OperatorCommands
 
     private static async Task<int> CreateOperatorKeyAsync(Dictionary<string, string> o)
     {
-        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        await AppHost.PrepareStorageAsync(app);
-        var key = await OrganizationSetup.IssueOperatorKeyAsync(app.Services.GetRequiredService<StorageAccount>(), o.GetValueOrDefault("name", "operator"));
+        var services = Services();
+        await AppServices.PrepareStorageAsync(services);
+        var key = await OrganizationSetup.IssueOperatorKeyAsync(services.GetRequiredService<StorageAccount>(), o.GetValueOrDefault("name", "operator"));
         Console.WriteLine(JsonSerializer.Serialize(new { clientId = key.KeyId, clientSecret = key.Secret, bearerToken = key.BearerToken }, Indented));
         return 0;
     }
@@ -85,8 +83,8 @@ public static class OperatorCommands
     /// <summary>Billable calls of one organization for a period as CSV, one line per day, team, key and endpoint.</summary>
     private static async Task<int> UsageCsvAsync(Dictionary<string, string> o)
     {
-        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        var storage = app.Services.GetRequiredService<StorageAccount>();
+        var services = Services();
+        var storage = services.GetRequiredService<StorageAccount>();
         var (from, to) = QrFunctions.Usage.UsageApi.Period(Need(o, "from"), Need(o, "to"));
         Console.WriteLine("day,team_id,key_id,endpoint,calls");
         foreach (var line in await QrFunctions.Usage.UsageMeter.DetailAsync(storage, Need(o, "org"), from, to, CancellationToken.None))
@@ -98,9 +96,9 @@ public static class OperatorCommands
     private static async Task<int> DevSeedAsync(Dictionary<string, string> o)
     {
         var file = Need(o, "out");
-        var app = AppHost.Build(["--QrFunctions:LocalQueuePolling=false"]);
-        await AppHost.PrepareStorageAsync(app);
-        var storage = app.Services.GetRequiredService<StorageAccount>();
+        var services = Services();
+        await AppServices.PrepareStorageAsync(services);
+        var storage = services.GetRequiredService<StorageAccount>();
         if (File.Exists(file))
         {
             var saved = JsonSerializer.Deserialize<JsonElement>(await File.ReadAllTextAsync(file));
@@ -126,7 +124,7 @@ public static class OperatorCommands
         }
         else
         {
-            var created = await OrganizationSetup.CreateAsync(storage, app.Services.GetRequiredService<PlanCatalog>(),
+            var created = await OrganizationSetup.CreateAsync(storage, services.GetRequiredService<PlanCatalog>(),
                 "Development", "dev", "Enterprise", null, DevOwner, "Dev Owner", "operator");
             credentials = Credentials(created);
         }

@@ -1,7 +1,8 @@
 using System.Net.Mail;
+using Microsoft.Azure.Functions.Worker;
+using QrFunctions.Auth;
 using System.Text.Json;
 using Azure.Data.Tables;
-using QrFunctions.Hosting;
 using QrFunctions.Storage;
 
 namespace QrFunctions.Email;
@@ -21,15 +22,16 @@ public static class EmailOutbox
 }
 
 /// <summary>
-/// Queue trigger SendEmail: sends by SMTP when Smtp:Host is configured, and always records the message in the
+/// Queue function SendEmail: sends by SMTP when Smtp:Host is configured, and always records the message in the
 /// outbox table (PartitionKey = recipient, RowKey = "{inverted ticks}|{id}", newest first), which is what the
 /// dev-only listing and the tests read.
 /// </summary>
-public sealed class EmailSender(StorageAccount storage, IConfiguration configuration, ILogger<EmailSender> log) : IQueueMessageHandler
+public sealed class EmailSender(StorageAccount storage, IConfiguration configuration, ILogger<EmailSender> log)
 {
-    public async Task HandleAsync(QueueMessage message, CancellationToken ct)
+    [Function("SendEmail")]
+    public async Task SendAsync([QueueTrigger("email-outbox")] string message, CancellationToken ct)
     {
-        var mail = JsonSerializer.Deserialize<OutgoingEmail>(message.Body) ?? throw new FormatException("Empty email message.");
+        var mail = JsonSerializer.Deserialize<OutgoingEmail>(message) ?? throw new FormatException("Empty email message.");
         if (configuration["Smtp:Host"] is { Length: > 0 } host)
         {
             using var smtp = new SmtpClient(host, configuration.GetValue("Smtp:Port", 587)) { EnableSsl = configuration.GetValue("Smtp:EnableSsl", true) };
@@ -57,5 +59,22 @@ public sealed class EmailSender(StorageAccount storage, IConfiguration configura
             if (mails.Count == max) break;
         }
         return mails;
+    }
+}
+
+/// <summary>
+/// Development only: the mails the service recorded for a recipient. Declared like every function (so the host
+/// and the development server both serve it), it answers 404 unless QrFunctions:DevEndpoints is true.
+/// </summary>
+[ApiAccess(Api.ApiSurface.QrApi), Tags("Development")]
+public sealed class DevOutboxApi(StorageAccount storage, IConfiguration configuration)
+{
+    [Function("DevOutbox"), EndpointSummary("Development only: mails recorded for a recipient")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/dev/outbox")] HttpRequest req)
+    {
+        if (!configuration.GetValue("QrFunctions:DevEndpoints", false)) throw Api.ApiProblem.NotFound("Not found.");
+        var email = req.Query["email"].ToString();
+        if (email.Length == 0) throw Api.ApiProblem.BadRequest("email is required.");
+        return Api.Envelope.Ok((await EmailSender.RecentAsync(storage, email)).Select(m => new { to = m.PartitionKey, subject = m.GetString("Subject"), text = m.GetString("Text") }));
     }
 }

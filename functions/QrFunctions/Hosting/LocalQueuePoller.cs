@@ -4,26 +4,27 @@ using QrFunctions.Storage;
 namespace QrFunctions.Hosting;
 
 /// <summary>
-/// Runs the queue triggers without the Functions host (local runs and tests): receive, hand to the
-/// same handler the host adapter uses, delete on success; after <see cref="QueueSettings.MaxDequeueCount"/>
-/// failed tries move the message to "{queue}-poison", as the host does. Off in Azure (QrFunctions:LocalQueuePolling=false).
+/// The development server's stand-in for the host's queue triggers: polls the queue of every [QueueTrigger]
+/// function in the catalog, hands each message to the function (a new instance per message, as the worker makes
+/// one per invocation), deletes it on success, and after <see cref="QueueSettings.MaxDequeueCount"/> failed tries
+/// moves it to "{queue}-poison", as the host does. Under the Functions host it is not registered: the host triggers.
 /// </summary>
-public sealed class LocalQueuePoller(StorageAccount storage, IServiceProvider services, ILogger<LocalQueuePoller> log) : BackgroundService
+public sealed class LocalQueuePoller(StorageAccount storage, FunctionCatalog catalog, IServiceProvider services, ILogger<LocalQueuePoller> log) : BackgroundService
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Triggers.All.Select(t => PollAsync(t, stoppingToken)));
+        Task.WhenAll(catalog.QueueFunctions.Select(f => PollAsync(f, stoppingToken)));
 
-    private async Task PollAsync(QueueTrigger trigger, CancellationToken ct)
+    private async Task PollAsync(QueueFunction function, CancellationToken ct)
     {
-        var queue = storage.Queue(trigger.Queue(storage.Names));
+        var queue = storage.Queue(storage.Names.QueueOf(function.Queue));
         var poison = storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        var handler = (IQueueMessageHandler)services.GetRequiredService(trigger.Handler);
+        var handle = Handler(function, services);
         var idle = TimeSpan.FromMilliseconds(50);
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                var handled = await DrainOnceAsync(queue, poison, handler, trigger.Name, ct, log);
+                var handled = await DrainOnceAsync(queue, poison, handle, function.Name, ct, log);
                 idle = handled > 0 ? TimeSpan.FromMilliseconds(50) : TimeSpan.FromMilliseconds(Math.Min(idle.TotalMilliseconds * 2, QueueSettings.MaxPollingInterval.TotalMilliseconds));
                 if (handled > 0) continue;
             }
@@ -39,8 +40,28 @@ public sealed class LocalQueuePoller(StorageAccount storage, IServiceProvider se
         }
     }
 
+    /// <summary>Calls the queue function's method with a message, on a new instance of its class from <paramref name="services"/>.</summary>
+    public static Func<string, CancellationToken, Task> Handler(QueueFunction function, IServiceProvider services)
+    {
+        var method = function.Method;
+        var factory = method.IsStatic ? null : ActivatorUtilities.CreateFactory(method.DeclaringType!, Type.EmptyTypes);
+        return (message, ct) =>
+        {
+            var instance = factory?.Invoke(services, null);
+            object?[] arguments = method.GetParameters().Length == 1 ? [message] : [message, ct];
+            try
+            {
+                return (Task)method.Invoke(instance, arguments)!;
+            }
+            catch (System.Reflection.TargetInvocationException ex) when (ex.InnerException is not null)
+            {
+                return Task.FromException(ex.InnerException);
+            }
+        };
+    }
+
     /// <summary>One receive-and-handle round; returns how many messages it took. Public so tests can drive the pipeline step by step.</summary>
-    public static async Task<int> DrainOnceAsync(QueueClient queue, QueueClient poison, IQueueMessageHandler handler, string name, CancellationToken ct, ILogger? log = null)
+    public static async Task<int> DrainOnceAsync(QueueClient queue, QueueClient poison, Func<string, CancellationToken, Task> handle, string name, CancellationToken ct, ILogger? log = null)
     {
         var received = await queue.ReceiveMessagesAsync(QueueSettings.BatchSize, QueueSettings.VisibilityTimeout, ct);
         await Task.WhenAll(received.Value.Select(async m =>
@@ -52,7 +73,7 @@ public sealed class LocalQueuePoller(StorageAccount storage, IServiceProvider se
             }
             try
             {
-                await handler.HandleAsync(new QueueMessage(m.MessageId, m.Body.ToString(), m.DequeueCount), ct);
+                await handle(m.Body.ToString(), ct);
                 await queue.DeleteMessageAsync(m.MessageId, m.PopReceipt, ct);
             }
             catch (Exception ex) when (!ct.IsCancellationRequested)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
+using Microsoft.Azure.Functions.Worker;
 using QrFunctions.Api;
 using QrFunctions.AuditLogs;
 using QrFunctions.Auth;
@@ -39,65 +40,20 @@ public static class Invites
     public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }
 
-/// <summary>/api/teams-api member endpoints (surface A). Roles are checked in the team named by the path.</summary>
-public static class MembersApi
+/// <summary>/api/teams-api member functions (surface A). Roles are checked in the team named by the path.</summary>
+[ApiAccess(ApiSurface.QrApi), Tags("Team members")]
+public sealed class MembersApi(StorageAccount storage, TenantDirectory directory, IConfiguration config, WebhookPublisher webhooks, AccessPolicy access)
 {
-    public static void MapMembers(this RouteGroupBuilder api)
-    {
-        var teams = api.MapGroup("/teams-api").WithTags("Team members");
-        var members = teams.MapGroup("/{id}/members").WithMetadata(TeamsApi.RouteTeam).Requires(Role.Admin);
-        members.MapPut("", AddOrUpdateAsync).WithName("MembersAddOrUpdate").WithSummary("Add a member (invites new users) or update their name and role");
-        members.MapPut("/{email}/activate", (HttpContext c, StorageAccount s, TenantDirectory d, string email) => SetStatusAsync(c, s, d, email, "active"))
-            .WithName("MembersActivate").WithSummary("Reactivate a paused member");
-        members.MapPut("/{email}/pause", (HttpContext c, StorageAccount s, TenantDirectory d, string email) => SetStatusAsync(c, s, d, email, "paused"))
-            .WithName("MembersPause").WithSummary("Pause a member's access to the team");
-        members.MapPut("/{email}/changeRole", ChangeRoleAsync).WithName("MembersChangeRole").WithSummary("Change a member's role");
-        members.MapDelete("/{email}", RemoveAsync).WithName("MembersRemove").WithSummary("Remove a member from the team");
-        members.MapDelete("/{email}/delete", DeleteCompletelyAsync).WithName("MembersDelete").Requires(Role.Owner).WithSummary("Delete a member from the organization");
-        teams.MapPost("/members/bulk", BulkAsync).WithName("MembersBulkAdd").Requires(Role.Admin).WithSummary("Add a member to several teams");
-        teams.MapGet("/resend/invite/{email}", ResendAsync).WithName("MembersResendInvite").Requires(Role.Admin).WithSummary("Send a pending member's invitation again");
-    }
-
-    /// <summary>
-    /// No credentials: the invitation token is the credential. Single use. The mailed link opens a page whose
-    /// button accepts; the GET itself changes nothing, because mail scanners fetch links before people do.
-    /// </summary>
-    public static void MapInviteAcceptance(this IEndpointRouteBuilder app)
-    {
-        app.MapPost("/api/invites/{token}/accept", async (string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct) =>
-            {
-                await JoinAsync(token, storage, directory, ct);
-                return Envelope.Success();
-            })
-            .WithName("InvitesAccept").WithTags("Team members")
-            .WithSummary("Accept an invitation (the token from the invitation mail)").WithMetadata(new SurfaceMetadata(ApiSurface.QrApi));
-        app.MapGet("/invite/{token}", (string token) => InvitePage("Join the team",
-                $"<form method=\"post\" action=\"/invite/{WebUtility.HtmlEncode(Uri.EscapeDataString(token))}\"><button type=\"submit\">Accept the invitation</button></form>"))
-            .WithName("InvitesPage").WithTags("Team members").WithSummary("The page an invitation mail links to (accepting is its button, a POST)");
-        app.MapPost("/invite/{token}", async (string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct) =>
-            {
-                try
-                {
-                    var team = await JoinAsync(token, storage, directory, ct);
-                    return InvitePage("Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
-                }
-                catch (ApiProblem problem)
-                {
-                    return InvitePage("Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
-                }
-            })
-            .WithName("InvitesPageAccept").WithTags("Team members").WithSummary("Accept an invitation from its page");
-    }
-
-    private static IResult InvitePage(string title, string body, int status = 200) => Results.Content(
-        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
-        $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
+    private const string Members = TeamsApi.Route + "/{id}/members";
 
     private static string Email(string value, string field = "email") =>
         OrganizationSetup.IsEmail(value) ? value.Trim().ToLowerInvariant() : throw ApiProblem.BadRequest($"{field} must be an email address.");
 
-    private static async Task<IResult> AddOrUpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, IConfiguration config, WebhookPublisher webhooks)
+    [Function("MembersAddOrUpdate"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Admin)]
+    [EndpointSummary("Add a member (invites new users) or update their name and role")]
+    public async Task<IResult> AddOrUpdateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Members)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
         var email = Email(body.RequiredString("email", 254));
@@ -187,7 +143,15 @@ public static class MembersApi
         return others;
     }
 
-    private static async Task<IResult> SetStatusAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email, string status)
+    [Function("MembersActivate"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Admin), EndpointSummary("Reactivate a paused member")]
+    public Task<IResult> ActivateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Members + "/{email}/activate")] HttpRequest req, string email) =>
+        SetStatusAsync(req.HttpContext, email, "active");
+
+    [Function("MembersPause"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Admin), EndpointSummary("Pause a member's access to the team")]
+    public Task<IResult> PauseAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Members + "/{email}/pause")] HttpRequest req, string email) =>
+        SetStatusAsync(req.HttpContext, email, "paused");
+
+    private async Task<IResult> SetStatusAsync(HttpContext context, string email, string status)
     {
         var caller = context.Caller();
         email = Email(email);
@@ -212,8 +176,10 @@ public static class MembersApi
         return Envelope.Success();
     }
 
-    private static async Task<IResult> ChangeRoleAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string email)
+    [Function("MembersChangeRole"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Admin), EndpointSummary("Change a member's role")]
+    public async Task<IResult> ChangeRoleAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Members + "/{email}/changeRole")] HttpRequest req, string email)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         email = Email(email);
         var body = await RequestJson.ReadObjectAsync(context);
@@ -234,8 +200,10 @@ public static class MembersApi
         return Envelope.Success();
     }
 
-    private static async Task<IResult> RemoveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, WebhookPublisher webhooks, string email)
+    [Function("MembersRemove"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Admin), EndpointSummary("Remove a member from the team")]
+    public async Task<IResult> RemoveAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Members + "/{email}")] HttpRequest req, string email)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         email = Email(email);
         var member = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
@@ -261,8 +229,10 @@ public static class MembersApi
         catch (RequestFailedException ex) when (ex.Status == 404) { }
     }
 
-    private static async Task<IResult> DeleteCompletelyAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, WebhookPublisher webhooks, string email)
+    [Function("MembersDelete"), TeamFromRoute("id", 400, TeamsApi.TeamNotFound), Requires(Role.Owner), EndpointSummary("Delete a member from the organization")]
+    public async Task<IResult> DeleteCompletelyAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Members + "/{email}/delete")] HttpRequest req, string email)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         email = Email(email);
         var here = await MemberAsync(storage, caller.TeamId, email, context.RequestAborted);
@@ -285,8 +255,10 @@ public static class MembersApi
         return Envelope.Success("Member deleted successfully");
     }
 
-    private static async Task<IResult> BulkAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, IConfiguration config, WebhookPublisher webhooks)
+    [Function("MembersBulkAdd"), Requires(Role.Admin), EndpointSummary("Add a member to several teams")]
+    public async Task<IResult> BulkAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = TeamsApi.Route + "/members/bulk")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
@@ -299,7 +271,7 @@ public static class MembersApi
             var teamId = o.RequiredString("teamId", 64);
             var role = Roles.ParseAssignable(o.OptionalString("role", 16), "teams[].role");
             // Every target team is checked up front with the same rule the filter applies: nothing is written unless all pass.
-            var (team, callerRole) = await access.RoleInTeamAsync(caller.Key, caller.Org!, teamId, TeamsApi.RouteTeam);
+            var (team, callerRole) = await access.RoleInTeamAsync(caller.Key, caller.Org!, teamId, BulkTeam);
             if (callerRole < Role.Admin) throw ApiProblem.Forbidden($"Adding members to team {teamId} needs the admin role.");
             targets.Add((team, role));
         }
@@ -307,8 +279,10 @@ public static class MembersApi
         return Envelope.Success();
     }
 
-    private static async Task<IResult> ResendAsync(HttpContext context, StorageAccount storage, IConfiguration config, string email)
+    [Function("MembersResendInvite"), Requires(Role.Admin), EndpointSummary("Send a pending member's invitation again")]
+    public async Task<IResult> ResendAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = TeamsApi.Route + "/resend/invite/{email}")] HttpRequest req, string email)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         email = Email(email);
         var member = await storage.TeamData.GetEntityIfExistsAsync<Membership>(caller.TeamId, Membership.RowOf(email), cancellationToken: context.RequestAborted);
@@ -332,7 +306,10 @@ public static class MembersApi
     }
 
     /// <summary>Activates the invited membership the token names, once; returns the team's name.</summary>
-    private static async Task<string> JoinAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
+    /// <summary>A team named in a bulk request that the key cannot see answers as one named in the path would.</summary>
+    private static readonly TeamFromRouteAttribute BulkTeam = new("id", 400, TeamsApi.TeamNotFound);
+
+    internal static async Task<string> JoinAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
     {
         var dot = token.IndexOf('.');
         if (dot <= 0 || token.Length > 200) throw ApiProblem.BadRequest("This invitation link is not valid.");
@@ -367,4 +344,42 @@ public static class MembersApi
         directory.ForgetMembership(teamId, email);
         return team.Name;
     }
+}
+
+/// <summary>
+/// No credentials: the invitation token is the credential. Single use. The mailed link opens a page whose
+/// button accepts; the GET itself changes nothing, because mail scanners fetch links before people do.
+/// </summary>
+[Public(ApiSurface.QrApi), Tags("Team members")]
+public sealed class InvitesApi(StorageAccount storage, TenantDirectory directory)
+{
+    [Function("InvitesAccept"), EndpointSummary("Accept an invitation (the token from the invitation mail)")]
+    public async Task<IResult> AcceptAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/invites/{token}/accept")] HttpRequest req, string token)
+    {
+        await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
+        return Envelope.Success();
+    }
+
+    [Function("InvitesPage"), EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
+    public IResult Page([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "invite/{token}")] HttpRequest req, string token) =>
+        InvitePage("Join the team",
+            $"<form method=\"post\" action=\"/invite/{WebUtility.HtmlEncode(Uri.EscapeDataString(token))}\"><button type=\"submit\">Accept the invitation</button></form>");
+
+    [Function("InvitesPageAccept"), EndpointSummary("Accept an invitation from its page")]
+    public async Task<IResult> PageAcceptAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "invite/{token}")] HttpRequest req, string token)
+    {
+        try
+        {
+            var team = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
+            return InvitePage("Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
+        }
+        catch (ApiProblem problem)
+        {
+            return InvitePage("Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
+        }
+    }
+
+    private static IResult InvitePage(string title, string body, int status = 200) => Results.Content(
+        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
+        $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
 }

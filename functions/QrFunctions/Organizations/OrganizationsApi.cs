@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Text.Json.Nodes;
 using Azure;
 using Azure.Data.Tables;
@@ -9,17 +10,13 @@ using QrFunctions.Storage;
 namespace QrFunctions.Organizations;
 
 /// <summary>/v1/organizations (surface B, snake_case). Creating one takes an operator key; managing one, the owner role.</summary>
-public static class OrganizationsApi
+[ApiAccess(ApiSurface.V1), Tags("Organizations")]
+public sealed class OrganizationsApi(StorageAccount storage, TenantDirectory directory, PlanCatalog plans)
 {
-    public static void MapOrganizations(this RouteGroupBuilder v1)
-    {
-        var orgs = v1.MapGroup("/organizations").WithTags("Organizations");
-        orgs.MapGet("", (HttpContext c) => Envelope.V1(View(c.Caller().Org!))).WithName("OrganizationsGet").WithSummary("The organization of the calling key");
-        orgs.MapPost("", CreateAsync).WithName("OrganizationsCreate").WithMetadata(new RequiresOperator())
-            .WithSummary("Create an organization (operator key only); the owner's key is in the response, shown once");
-        orgs.MapPatch("/{id}", UpdateAsync).WithName("OrganizationsUpdate").Requires(Role.Owner).WithSummary("Change name, slug or billing email");
-        orgs.MapDelete("/{id}", DeleteAsync).WithName("OrganizationsDelete").Requires(Role.Owner).WithSummary("Soft-delete: data kept, nothing reachable");
-    }
+    private const string Route = "v1/organizations";
+
+    [Function("OrganizationsGet"), EndpointSummary("The organization of the calling key")]
+    public IResult Get([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route)] HttpRequest req) => Envelope.V1(View(req.HttpContext.Caller().Org!));
 
     public static object View(Organization org) => new
     {
@@ -29,8 +26,10 @@ public static class OrganizationsApi
 
     public static string Iso(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'");
 
-    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, PlanCatalog plans)
+    [Function("OrganizationsCreate"), RequiresOperator, EndpointSummary("Create an organization (operator key only); the owner's key is in the response, shown once")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var created = await OrganizationSetup.CreateAsync(storage, plans,
             body.RequiredString("name", 255), body.RequiredString("slug", 63), body.OptionalString("plan", 64) ?? "Business Plus",
@@ -51,8 +50,10 @@ public static class OrganizationsApi
         return org.Id == id ? org : throw ApiProblem.NotFound("Organization not found.");
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string id)
+    [Function("OrganizationsUpdate"), Requires(Role.Owner), EndpointSummary("Change name, slug or billing email")]
+    public async Task<IResult> UpdateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = Route + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         Own(context, id);
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
@@ -96,8 +97,10 @@ public static class OrganizationsApi
         return Envelope.V1(View(org));
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, string id)
+    [Function("OrganizationsDelete"), Requires(Role.Owner), EndpointSummary("Soft-delete: data kept, nothing reachable")]
+    public async Task<IResult> DeleteAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Route + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         Own(context, id);
         var caller = context.Caller();
         var org = (await storage.Orgs.GetEntityAsync<Organization>(id, Organization.Row, cancellationToken: context.RequestAborted)).Value;

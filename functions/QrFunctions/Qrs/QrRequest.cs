@@ -48,6 +48,8 @@ public static partial class QrRequest
         var displayId = qr.OptionalString("displayId", 1024);
         if (displayId is not null && !IsValidDisplayId(displayId))
             throw ApiProblem.BadRequest($"displayId must match ^[a-zA-Z0-9\\-_.~%]+$ and be at most {MaxDisplayIdLength} characters.");
+        if (displayId is not null && Hosting.FunctionCatalog.App.ReservedFirstSegments.Contains(displayId))
+            throw ApiProblem.BadRequest($"displayId '{displayId}' is reserved: it is the first segment of a path the service serves.");
 
         var metadata = qr.OptionalObject("metadata") ?? [];
         qr["metadata"] = metadata;

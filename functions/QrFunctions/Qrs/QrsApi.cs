@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Azure.Data.Tables;
+using Microsoft.Azure.Functions.Worker;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Scans;
@@ -8,54 +9,38 @@ using QrFunctions.Teams;
 
 namespace QrFunctions.Qrs;
 
-/// <summary>/api/qrs-api: the QR-code endpoints of surface A. Reads need viewer (the group's default), writes editor.</summary>
-public static class QrsApi
+/// <summary>/api/qrs-api: the QR-code functions of surface A. Reads need viewer (the class's default), writes editor.</summary>
+[ApiAccess(ApiSurface.QrApi), Tags("QR codes")]
+public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount storage, TenantDirectory directory)
 {
-    public static void MapQrs(this RouteGroupBuilder api)
+    private const string Qrs = "api/qrs-api";
+
+    /// <summary>No credentials: anyone may ask whether a displayId is free (limited per client address against enumeration).</summary>
+    [Function("QrsAvailability"), Public, LimitedPerClientAddress, EndpointSummary("Is a displayId free? (no credentials)")]
+    public async Task<IResult> AvailabilityAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/availability/{displayId}")] HttpRequest req, string displayId)
     {
-        var qrs = api.MapGroup("/qrs-api").WithTags("QR codes");
-        qrs.MapPost("", CreateAsync).WithName("QrsCreate").Requires(Role.Editor).WithSummary("Create a QR code");
-        qrs.MapPost("/duplicate/{id}", DuplicateAsync).WithName("QrsDuplicate").Requires(Role.Editor).WithSummary("Copy a QR code under a new id and displayId");
-        qrs.MapPut("/{id}", UpdateAsync).WithName("QrsUpdate").Requires(Role.Editor).WithSummary("Replace a QR code's content");
-        qrs.MapDelete("/{id}", DeleteAsync).WithName("QrsDelete").Requires(Role.Editor).WithSummary("Soft-delete a QR code");
-        qrs.MapPut("/{id}/tags", TagsAsync).WithName("QrsTags").Requires(Role.Editor).WithSummary("Replace a QR code's tags");
-        qrs.MapPatch("/{id}/title", TitleAsync).WithName("QrsTitle").Requires(Role.Editor).WithSummary("Rename a QR code");
-        qrs.MapPost("/{id}/image", ImageAsync).WithName("QrsImage").Requires(Role.Editor).WithSummary("Upload a logo (PNG, JPEG or SVG) into the QR image");
-        qrs.MapPost("/{id}/approve", (HttpContext c, QrStore s, string id) => DecideAsync(c, s, id, true))
-            .WithName("QrsApprove").Requires(Role.Admin).WithSummary("Approval workflow: publish an editor's pending change");
-        qrs.MapPost("/{id}/reject", (HttpContext c, QrStore s, string id) => DecideAsync(c, s, id, false))
-            .WithName("QrsReject").Requires(Role.Admin).WithSummary("Approval workflow: discard an editor's pending change");
-        qrs.MapGet("/v2/teams", ListAsync).WithName("QrsList").WithSummary("A page of the team's QR codes (trailing slash optional)");
-        qrs.MapGet("/teams/{id}", GetAsync).WithName("QrsGetByTeam").WithSummary("A QR code of the team");
-        qrs.MapGet("/{id}", GetAsync).WithName("QrsGet").WithSummary("A QR code of the team (alias)");
-        qrs.MapGet("/teams/fromTime/{fromTime}", TeamChangesAsync).WithName("QrsTeamFromTime").WithSummary("The team's codes updated after a time (ms)");
-        qrs.MapGet("/all/fromTime/{fromTime}", AllChangesAsync).WithName("QrsAllFromTime").WithSummary("Codes of every team the key can read, updated after a time (ms)");
+        if (!QrRequest.IsValidDisplayId(displayId))
+            return Results.Json(new { success = false, message = "displayId must match ^[a-zA-Z0-9\\-_.~%]+$." }, ApiJson.QrApi);
+        var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, ["State"], req.HttpContext.RequestAborted);
+        return route.HasValue
+            ? Results.Json(new { success = false, message = "displayId already exists!" }, ApiJson.QrApi)
+            : Envelope.Ok("available");
     }
 
-    /// <summary>No credentials: anyone may ask whether a displayId is free (limited per client IP against enumeration).</summary>
-    public static RouteHandlerBuilder MapQrAvailability(this IEndpointRouteBuilder app) =>
-        app.MapGet("/api/qrs-api/availability/{displayId}", async (string displayId, StorageAccount storage, CancellationToken ct) =>
-            {
-                if (!QrRequest.IsValidDisplayId(displayId))
-                    return Results.Json(new { success = false, message = "displayId must match ^[a-zA-Z0-9\\-_.~%]+$." }, ApiJson.QrApi);
-                var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, ["State"], ct);
-                return route.HasValue
-                    ? Results.Json(new { success = false, message = "displayId already exists!" }, ApiJson.QrApi)
-                    : Envelope.Ok("available");
-            })
-            .WithName("QrsAvailability").WithTags("QR codes").WithSummary("Is a displayId free? (no credentials)")
-            .WithMetadata(new Api.SurfaceMetadata(ApiSurface.QrApi));
-
-    private static async Task<IResult> CreateAsync(HttpContext context, QrStore store)
+    [Function("QrsCreate"), Requires(Role.Editor), EndpointSummary("Create a QR code")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Qrs)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var request = QrRequest.Validate(await RequestJson.ReadObjectAsync(context), caller.Team!);
         var created = await store.CreateAsync(caller, request, context.RequestAborted);
         return Envelope.OkNode(created.View(), 201);
     }
 
-    private static async Task<IResult> DuplicateAsync(HttpContext context, QrStore store, string id)
+    [Function("QrsDuplicate"), Requires(Role.Editor), EndpointSummary("Copy a QR code under a new id and displayId")]
+    public async Task<IResult> DuplicateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Qrs + "/duplicate/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context, allowEmpty: true);
         var name = body.OptionalString("name", 255);
@@ -68,8 +53,10 @@ public static class QrsApi
         return Envelope.OkNode(created.View(), 201);
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext context, QrStore store, string id)
+    [Function("QrsUpdate"), Requires(Role.Editor), EndpointSummary("Replace a QR code's content")]
+    public async Task<IResult> UpdateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Qrs + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var request = QrRequest.Validate(await RequestJson.ReadObjectAsync(context), caller.Team!);
         var updated = await store.UpdateAsync(caller, id, current =>
@@ -86,11 +73,14 @@ public static class QrsApi
         return Envelope.OkNode(updated.View());
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext context, QrStore store, string id) =>
-        Envelope.OkNode((await store.DeleteAsync(context.Caller(), id, context.RequestAborted)).View());
+    [Function("QrsDelete"), Requires(Role.Editor), EndpointSummary("Soft-delete a QR code")]
+    public async Task<IResult> DeleteAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Qrs + "/{id}")] HttpRequest req, string id) =>
+        Envelope.OkNode((await store.DeleteAsync(req.HttpContext.Caller(), id, req.HttpContext.RequestAborted)).View());
 
-    private static async Task<IResult> TagsAsync(HttpContext context, QrStore store, string id)
+    [Function("QrsTags"), Requires(Role.Editor), EndpointSummary("Replace a QR code's tags")]
+    public async Task<IResult> TagsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Qrs + "/{id}/tags")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var tags = body.OptionalStringArray("tags", 100, 64) ?? throw ApiProblem.BadRequest("tags is required (an array of strings).");
         var updated = await store.UpdateAsync(context.Caller(), id, current =>
@@ -101,8 +91,10 @@ public static class QrsApi
         return Envelope.OkNode(updated.View());
     }
 
-    private static async Task<IResult> TitleAsync(HttpContext context, QrStore store, string id)
+    [Function("QrsTitle"), Requires(Role.Editor), EndpointSummary("Rename a QR code")]
+    public async Task<IResult> TitleAsync([HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = Qrs + "/{id}/title")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var title = body.OptionalString("title", 255);
         if (string.IsNullOrWhiteSpace(title)) throw ApiProblem.BadRequest("title is required and must not be empty.");
@@ -114,16 +106,34 @@ public static class QrsApi
         return Envelope.OkNode(updated.View());
     }
 
-    private static async Task<IResult> DecideAsync(HttpContext context, QrStore store, string id, bool approve) =>
+    [Function("QrsApprove"), Requires(Role.Admin), EndpointSummary("Approval workflow: publish an editor's pending change")]
+    public Task<IResult> ApproveAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Qrs + "/{id}/approve")] HttpRequest req, string id) =>
+        DecideAsync(req.HttpContext, id, approve: true);
+
+    [Function("QrsReject"), Requires(Role.Admin), EndpointSummary("Approval workflow: discard an editor's pending change")]
+    public Task<IResult> RejectAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Qrs + "/{id}/reject")] HttpRequest req, string id) =>
+        DecideAsync(req.HttpContext, id, approve: false);
+
+    private async Task<IResult> DecideAsync(HttpContext context, string id, bool approve) =>
         Envelope.OkNode((await store.DecideAsync(context.Caller(), id, approve, context.RequestAborted)).View());
 
-    private static async Task<IResult> GetAsync(HttpContext context, QrStore store, string id) =>
+    [Function("QrsGetByTeam"), EndpointSummary("A QR code of the team")]
+    public Task<IResult> GetByTeamAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/teams/{id}")] HttpRequest req, string id) =>
+        GetAsync(req.HttpContext, id);
+
+    [Function("QrsGet"), EndpointSummary("A QR code of the team (alias)")]
+    public Task<IResult> GetAliasAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/{id}")] HttpRequest req, string id) =>
+        GetAsync(req.HttpContext, id);
+
+    private async Task<IResult> GetAsync(HttpContext context, string id) =>
         Envelope.OkNode((await store.GetLiveAsync(context.Caller().TeamId, id, context.RequestAborted)).View());
 
     private static readonly string[] SortFields = ["createdAt", "updatedAt", "name"];
 
-    private static async Task<IResult> ListAsync(HttpContext context, QrListing listing)
+    [Function("QrsList"), EndpointSummary("A page of the team's QR codes (trailing slash optional)")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/v2/teams")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var limit = RequestJson.QueryInt(context, "limit", 10, 1, 100);
         var page = RequestJson.QueryInt(context, "page", 1, 1, 100_000);
         var sortBy = context.Request.Query["sortBy"].ToString() is { Length: > 0 } s ? s : "updatedAt";
@@ -145,11 +155,14 @@ public static class QrsApi
         });
     }
 
-    private static async Task<IResult> TeamChangesAsync(HttpContext context, QrListing listing, string fromTime) =>
-        Envelope.OkNode(ToArray(await listing.ChangedSinceAsync(context.Caller().TeamId, ParseTime(fromTime), context.RequestAborted)));
+    [Function("QrsTeamFromTime"), EndpointSummary("The team's codes updated after a time (ms)")]
+    public async Task<IResult> TeamChangesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/teams/fromTime/{fromTime}")] HttpRequest req, string fromTime) =>
+        Envelope.OkNode(ToArray(await listing.ChangedSinceAsync(req.HttpContext.Caller().TeamId, ParseTime(fromTime), req.HttpContext.RequestAborted)));
 
-    private static async Task<IResult> AllChangesAsync(HttpContext context, QrListing listing, StorageAccount storage, TenantDirectory directory, string fromTime)
+    [Function("QrsAllFromTime"), EndpointSummary("Codes of every team the key can read, updated after a time (ms)")]
+    public async Task<IResult> AllChangesAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/all/fromTime/{fromTime}")] HttpRequest req, string fromTime)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var since = ParseTime(fromTime);
         var teamIds = new List<string> { caller.TeamId };
@@ -175,8 +188,10 @@ public static class QrsApi
     private const long MaxImageBytes = 1024 * 1024;
 
     /// <summary>A logo as a raw image body or one multipart file; the type is checked from its first bytes, not trusted from the header.</summary>
-    private static async Task<IResult> ImageAsync(HttpContext context, QrStore store, StorageAccount storage, string id)
+    [Function("QrsImage"), Requires(Role.Editor), EndpointSummary("Upload a logo (PNG, JPEG or SVG) into the QR image")]
+    public async Task<IResult> ImageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Qrs + "/{id}/image")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         await store.GetLiveAsync(caller.TeamId, id, context.RequestAborted);
         ApiErrors.LimitBody(context, MaxImageBytes + 64 * 1024);

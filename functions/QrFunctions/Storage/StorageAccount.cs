@@ -4,6 +4,7 @@ using Azure.Identity;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Queues;
+using Azure.Storage.Queues.Specialized;
 
 namespace QrFunctions.Storage;
 
@@ -18,6 +19,14 @@ public sealed class StorageAccount
     {
         Names = names;
         var queueOptions = new QueueClientOptions { MessageEncoding = QueueMessageEncoding.Base64 };
+        // A received message that is not base64 was not written by this app and can never be read: like the Functions
+        // host, keep it in the poison queue for a person to look at instead of failing every receive of its queue.
+        queueOptions.MessageDecodingFailed += async args =>
+        {
+            if (args.ReceivedMessage is not { } message) return;
+            await args.Queue.GetParentQueueServiceClient().GetQueueClient(StorageNames.PoisonQueueOf(args.Queue.Name)).SendMessageAsync(message.Body);
+            await args.Queue.DeleteMessageAsync(message.MessageId, message.PopReceipt);
+        };
         // Table calls are small: a try that has not answered in 10 s will not (the SDK default of 100 s per
         // try let a scan whose cache missed hang for minutes while storage was overloaded).
         var tableOptions = new TableClientOptions { Retry = { NetworkTimeout = TimeSpan.FromSeconds(10) } };

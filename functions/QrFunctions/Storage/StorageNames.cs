@@ -19,11 +19,14 @@ public sealed class StorageNames
             ?? throw new InvalidOperationException("storage-names.json is not embedded.");
         using var doc = JsonDocument.Parse(stream);
         _tables = Read(doc, "tables", n => prefix + n);
-        _queues = Read(doc, "queues", n => prefix.Length == 0 ? n : $"{prefix}-{n}");
+        _queues = Read(doc, "queues", QueueOf);
         _containers = Read(doc, "containers", n => prefix.Length == 0 ? n : $"{prefix}-{n}");
     }
 
     public string Prefix { get; }
+
+    /// <summary>A queue's name under this prefix, from its plain name (the name a [QueueTrigger] declares).</summary>
+    public string QueueOf(string plainName) => Prefix.Length == 0 ? plainName : $"{Prefix}-{plainName}";
 
     public string TeamData => _tables["teamData"];
     public string Orgs => _tables["orgs"];

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Azure.Data.Tables;
+using Microsoft.Azure.Functions.Worker;
 using QrFunctions.Api;
 using QrFunctions.AuditLogs;
 using QrFunctions.Auth;
@@ -11,20 +12,12 @@ using QrFunctions.Storage;
 namespace QrFunctions.Teams;
 
 /// <summary>/api/teams-api: the caller's teams, creating and renaming teams, domain preferences (surface A).</summary>
-public static partial class TeamsApi
+[ApiAccess(ApiSurface.QrApi), Tags("Teams")]
+public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory directory, PlanCatalog plans)
 {
-    public static readonly TeamFromRoute RouteTeam = new("id", 400, "Team not found");
-
-    public static void MapTeams(this RouteGroupBuilder api)
-    {
-        var teams = api.MapGroup("/teams-api").WithTags("Teams");
-        teams.MapGet("", ListAsync).WithName("TeamsList").WithSummary("Teams the caller belongs to");
-        teams.MapPost("", CreateAsync).WithName("TeamsCreate").Requires(Role.Admin).WithSummary("Create a team in the organization");
-        var one = teams.MapGroup("/{id}").WithMetadata(RouteTeam);
-        one.MapGet("", GetAsync).WithName("TeamsGet").WithSummary("A team with its members");
-        one.MapPut("", RenameAsync).WithName("TeamsRename").Requires(Role.Admin).WithSummary("Rename a team");
-        one.MapPut("/domainPreferences", DomainsAsync).WithName("TeamsDomainPreferences").Requires(Role.Admin).WithSummary("Set the team's domains and default domain");
-    }
+    public const string Route = "api/teams-api";
+    /// <summary>Functions about the team in the path: surface A's contract answers 400 "Team not found" for one the key cannot see.</summary>
+    public const string TeamNotFound = "Team not found";
 
     public static JsonObject View(Team team, IEnumerable<Membership>? members = null)
     {
@@ -42,8 +35,10 @@ public static partial class TeamsApi
         return view;
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    [Function("TeamsList"), EndpointSummary("Teams the caller belongs to")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var teams = new List<JsonObject>();
         if (caller.Key.Scope == KeyScopes.User && caller.Key.UserEmail is { } email)
@@ -63,8 +58,10 @@ public static partial class TeamsApi
         return Envelope.OkNode(new JsonArray(teams.ToArray<JsonNode>()));
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, PlanCatalog plans)
+    [Function("TeamsCreate"), Requires(Role.Admin), EndpointSummary("Create a team in the organization")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
@@ -85,8 +82,10 @@ public static partial class TeamsApi
         return null;
     }
 
-    private static async Task<IResult> GetAsync(HttpContext context, StorageAccount storage)
+    [Function("TeamsGet"), TeamFromRoute("id", 400, TeamNotFound), EndpointSummary("A team with its members")]
+    public async Task<IResult> GetAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route + "/{id}")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var team = context.Caller().Team!;
         var members = new List<Membership>();
         await foreach (var m in storage.TeamData.QueryAsync<Membership>(TableQueries.PrefixFilter(team.Id, Membership.RowPrefix), cancellationToken: context.RequestAborted))
@@ -94,16 +93,20 @@ public static partial class TeamsApi
         return Envelope.OkNode(View(team, members));
     }
 
-    private static async Task<IResult> RenameAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    [Function("TeamsRename"), TeamFromRoute("id", 400, TeamNotFound), Requires(Role.Admin), EndpointSummary("Rename a team")]
+    public async Task<IResult> RenameAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Route + "/{id}")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
         var team = await UpdateAsync(context, storage, directory, t => t.Name = name);
         return Envelope.OkNode(View(team));
     }
 
-    private static async Task<IResult> DomainsAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    [Function("TeamsDomainPreferences"), TeamFromRoute("id", 400, TeamNotFound), Requires(Role.Admin), EndpointSummary("Set the team's domains and default domain")]
+    public async Task<IResult> DomainsAsync([HttpTrigger(AuthorizationLevel.Anonymous, "put", Route = Route + "/{id}/domainPreferences")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var domains = (body.OptionalStringArray("domains", 20, 253) ?? throw ApiProblem.BadRequest("domains is required (an array of host names)."))
             .Select(d => NormalizeHost(d, "domains")).Distinct().ToList();

@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using QrFunctions.Api;
 using QrFunctions.Auth;
 using QrFunctions.Storage;
@@ -5,15 +6,13 @@ using QrFunctions.Storage;
 namespace QrFunctions.Templates;
 
 /// <summary>GET /api/qr-templates-api: the team's design templates.</summary>
-public static class TemplatesApi
+[ApiAccess(ApiSurface.QrApi), Tags("Templates")]
+public sealed class TemplatesApi(StorageAccount storage)
 {
-    public static void MapTemplates(this RouteGroupBuilder api)
+    [Function("TemplatesList"), EndpointSummary("The team's design templates")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/qr-templates-api")] HttpRequest req)
     {
-        api.MapGet("/qr-templates-api", ListAsync).WithName("TemplatesList").WithTags("Templates");
-    }
-
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
-    {
+        var context = req.HttpContext;
         var teamId = context.Caller().TeamId;
         var templates = new List<object>();
         await foreach (var t in storage.TeamData.QueryAsync<DesignTemplate>(TableQueries.PrefixFilter(teamId, DesignTemplate.RowPrefix), cancellationToken: context.RequestAborted))

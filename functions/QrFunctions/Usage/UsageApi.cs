@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Globalization;
 using QrFunctions.Api;
 using QrFunctions.Auth;
@@ -6,19 +7,18 @@ using QrFunctions.Storage;
 namespace QrFunctions.Usage;
 
 /// <summary>GET /v1/usage: metered billable calls of the caller's organization.</summary>
-public static class UsageApi
+[ApiAccess(ApiSurface.V1, Role.Admin), Tags("Usage")]
+public sealed class UsageApi(StorageAccount storage)
 {
-    public static void MapUsage(this RouteGroupBuilder v1) =>
-        v1.MapGet("/usage", async (HttpContext context, StorageAccount storage) =>
-            {
-                var (from, to) = Period(context.Request.Query["from"], context.Request.Query["to"]);
-                var groupBy = context.Request.Query["group_by"].ToString() is { Length: > 0 } g ? g : "day";
-                if (groupBy is not ("day" or "team" or "key" or "endpoint")) throw ApiProblem.BadRequest("group_by must be day, team, key or endpoint.");
-                var rows = await UsageMeter.ReadAsync(storage, context.Caller().OrgId, from, to, groupBy, context.RequestAborted);
-                return Envelope.V1List(rows.Select(r => new Dictionary<string, object> { [groupBy] = r.Group, ["calls"] = r.Count }), null);
-            })
-            .WithName("UsageGet").WithTags("Usage").Requires(Role.Admin)
-            .WithSummary("Billable calls per day, team, key or endpoint (from/to: YYYY-MM-DD, at most 366 days)");
+    [Function("UsageGet"), EndpointSummary("Billable calls per day, team, key or endpoint (from/to: YYYY-MM-DD, at most 366 days)")]
+    public async Task<IResult> GetAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/usage")] HttpRequest req)
+    {
+        var (from, to) = Period(req.Query["from"], req.Query["to"]);
+        var groupBy = req.Query["group_by"].ToString() is { Length: > 0 } g ? g : "day";
+        if (groupBy is not ("day" or "team" or "key" or "endpoint")) throw ApiProblem.BadRequest("group_by must be day, team, key or endpoint.");
+        var rows = await UsageMeter.ReadAsync(storage, req.HttpContext.Caller().OrgId, from, to, groupBy, req.HttpContext.RequestAborted);
+        return Envelope.V1List(rows.Select(r => new Dictionary<string, object> { [groupBy] = r.Group, ["calls"] = r.Count }), null);
+    }
 
     public static (string From, string To) Period(string? from, string? to)
     {

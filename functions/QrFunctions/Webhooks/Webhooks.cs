@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -8,7 +9,6 @@ using Microsoft.Extensions.Caching.Memory;
 using QrFunctions.Api;
 using QrFunctions.AuditLogs;
 using QrFunctions.Auth;
-using QrFunctions.Hosting;
 using QrFunctions.Organizations;
 using QrFunctions.Storage;
 
@@ -75,15 +75,16 @@ public sealed class WebhookPublisher(StorageAccount storage, IMemoryCache cache,
 /// and after <see cref="WebhookRows.DisableAfterFailures"/> consecutive failures disables the subscription
 /// with an audit entry. It completes the queue message itself either way, so the host never poisons it.
 /// </summary>
-public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log) : IQueueMessageHandler
+public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log)
 {
     private readonly bool _allowPrivate = configuration.GetValue("Webhooks:AllowPrivateTargets", false);
     private HttpClient? _http;
     private HttpClient Http => _http ??= WebhookTargets.CreateClient(_allowPrivate);
 
-    public async Task HandleAsync(QueueMessage message, CancellationToken ct)
+    [Function("DeliverWebhooks")]
+    public async Task DeliverAsync([QueueTrigger("webhook-deliveries")] string message, CancellationToken ct)
     {
-        var delivery = JsonSerializer.Deserialize<WebhookDelivery>(message.Body) ?? throw new FormatException("Empty webhook delivery.");
+        var delivery = JsonSerializer.Deserialize<WebhookDelivery>(message) ?? throw new FormatException("Empty webhook delivery.");
         var row = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(delivery.TeamId, WebhookRows.RowPrefix + delivery.SubscriptionId, cancellationToken: ct);
         if (!row.HasValue || row.Value!.GetBoolean("Enabled") == false) return; // unsubscribed or disabled meanwhile
         var subscription = row.Value;
@@ -130,15 +131,10 @@ public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration conf
 }
 
 /// <summary>/v1/webhooks: subscribe a URL to events, list, unsubscribe (admin).</summary>
-public static class WebhooksApi
+[ApiAccess(ApiSurface.V1, Role.Admin), Tags("Webhooks")]
+public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, WebhookPublisher publisher)
 {
-    public static void MapWebhooks(this RouteGroupBuilder v1)
-    {
-        var hooks = v1.MapGroup("/webhooks").WithTags("Webhooks").Requires(Role.Admin);
-        hooks.MapPost("", CreateAsync).WithName("WebhooksCreate").WithSummary("Subscribe a URL to events; the signing secret is shown once");
-        hooks.MapGet("", ListAsync).WithName("WebhooksList").WithSummary("The workspace's subscriptions");
-        hooks.MapDelete("/{id}", DeleteAsync).WithName("WebhooksDelete").WithSummary("Unsubscribe");
-    }
+    private const string Route = "v1/webhooks";
 
     private static object View(TableEntity row) => new
     {
@@ -147,8 +143,10 @@ public static class WebhooksApi
         created_at = OrganizationsApi.Iso(row.GetInt64("CreatedAt") ?? 0),
     };
 
-    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, IConfiguration config, WebhookPublisher publisher)
+    [Function("WebhooksCreate"), EndpointSummary("Subscribe a URL to events; the signing secret is shown once")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var uri = WebhookTargets.Validate(body.OptionalString("url", 2048));
@@ -173,16 +171,20 @@ public static class WebhooksApi
         return Envelope.V1(new { id, url = uri.ToString(), events, enabled = true, signing_secret = secret }, 201);
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage)
+    [Function("WebhooksList"), EndpointSummary("The workspace's subscriptions")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var rows = new List<object>();
         await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(context.Caller().TeamId, WebhookRows.RowPrefix), cancellationToken: context.RequestAborted))
             rows.Add(View(row));
         return Envelope.V1List(rows, null);
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext context, StorageAccount storage, WebhookPublisher publisher, string id)
+    [Function("WebhooksDelete"), EndpointSummary("Unsubscribe")]
+    public async Task<IResult> DeleteAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Route + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         if (id.IndexOfAny(['/', '\\', '#', '?']) >= 0) throw ApiProblem.NotFound("Webhook not found.");
         try

@@ -1,3 +1,4 @@
+using Microsoft.Azure.Functions.Worker;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Azure;
@@ -12,18 +13,10 @@ using QrFunctions.Teams;
 namespace QrFunctions.Workspaces;
 
 /// <summary>/v1/workspaces (surface B): the organization's teams seen as workspaces; one entity, two views.</summary>
-public static partial class WorkspacesApi
+[ApiAccess(ApiSurface.V1), Tags("Workspaces")]
+public sealed partial class WorkspacesApi(StorageAccount storage, TenantDirectory directory, PlanCatalog plans)
 {
-    private static readonly TeamFromRoute RouteWorkspace = new("id", 404, "Workspace not found.");
-
-    public static void MapWorkspaces(this RouteGroupBuilder v1)
-    {
-        var ws = v1.MapGroup("/workspaces").WithTags("Workspaces");
-        ws.MapGet("", ListAsync).WithName("WorkspacesList").WithSummary("Workspaces of the organization");
-        ws.MapPost("", CreateAsync).WithName("WorkspacesCreate").Requires(Role.Owner).WithSummary("Create a workspace (plan limit on the count)");
-        ws.MapPatch("/{id}", UpdateAsync).WithName("WorkspacesUpdate").WithMetadata(RouteWorkspace).Requires(Role.Admin).WithSummary("Change a workspace's settings");
-        ws.MapDelete("/{id}", ArchiveAsync).WithName("WorkspacesArchive").Requires(Role.Owner).WithSummary("Archive a workspace (not the key's own)");
-    }
+    private const string Route = "v1/workspaces";
 
     public static object View(Team t) => new
     {
@@ -38,8 +31,10 @@ public static partial class WorkspacesApi
     [GeneratedRegex("^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
     private static partial Regex Locale();
 
-    private static async Task<IResult> ListAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    [Function("WorkspacesList"), EndpointSummary("Workspaces of the organization")]
+    public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var teams = new List<Team>();
         await foreach (var link in storage.Orgs.QueryAsync<WorkspaceLink>(TableQueries.PrefixFilter(caller.OrgId, WorkspaceLink.RowPrefix), cancellationToken: context.RequestAborted))
@@ -47,8 +42,10 @@ public static partial class WorkspacesApi
         return Envelope.V1List(teams.OrderBy(t => t.CreatedAt).Select(View), null);
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, StorageAccount storage, PlanCatalog plans)
+    [Function("WorkspacesCreate"), Requires(Role.Owner), EndpointSummary("Create a workspace (plan limit on the count)")]
+    public async Task<IResult> CreateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route)] HttpRequest req)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.RequiredString("name", 255).Trim();
@@ -64,8 +61,10 @@ public static partial class WorkspacesApi
         return Envelope.V1(View(team), 201);
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext context, StorageAccount storage, TenantDirectory directory)
+    [Function("WorkspacesUpdate"), TeamFromRoute("id", 404, "Workspace not found."), Requires(Role.Admin), EndpointSummary("Change a workspace's settings")]
+    public async Task<IResult> UpdateAsync([HttpTrigger(AuthorizationLevel.Anonymous, "patch", Route = Route + "/{id}")] HttpRequest req)
     {
+        var context = req.HttpContext;
         var body = await RequestJson.ReadObjectAsync(context);
         var name = body.OptionalString("name", 255);
         if (name is not null && name.Trim().Length == 0) throw ApiProblem.BadRequest("name must not be empty.");
@@ -88,8 +87,10 @@ public static partial class WorkspacesApi
         return Envelope.V1(View(team));
     }
 
-    private static async Task<IResult> ArchiveAsync(HttpContext context, StorageAccount storage, TenantDirectory directory, AccessFilter access, string id)
+    [Function("WorkspacesArchive"), Requires(Role.Owner), EndpointSummary("Archive a workspace (not the key's own)")]
+    public async Task<IResult> ArchiveAsync([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = Route + "/{id}")] HttpRequest req, string id)
     {
+        var context = req.HttpContext;
         var caller = context.Caller();
         if (id == caller.TeamId || id == caller.Key.HomeTeamId) throw ApiProblem.BadRequest("A key cannot archive its own workspace.");
         var target = await directory.TeamAsync(id);

@@ -30,7 +30,7 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
                 IpAddress = "203.0.113.0", VisitorHash = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()),
             }).ToList(),
         };
-        await service.NewAggregator().HandleAsync(new QueueMessage("m", JsonSerializer.Serialize(batch, ScanBatch.Json), 1), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(JsonSerializer.Serialize(batch, ScanBatch.Json), CancellationToken.None);
         return qrId;
     }
 

@@ -25,9 +25,7 @@ public class WebhookDeliveryTests(WebhookTestService service) : IClassFixture<We
 {
     private async Task DeliverAllAsync()
     {
-        var queue = service.Storage.Queue(service.Storage.Names.WebhookDeliveriesQueue);
-        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        while (await LocalQueuePoller.DrainOnceAsync(queue, poison, service.Get<WebhookDeliverer>(), "DeliverWebhooks", CancellationToken.None) > 0) { }
+        await service.DrainQueueAsync("DeliverWebhooks");
     }
 
     [Fact]
@@ -84,9 +82,9 @@ public class WebhookDeliveryTests(WebhookTestService service) : IClassFixture<We
         var first = (await queue.ReceiveMessageAsync()).Value;
         var delivery = JsonSerializer.Deserialize<WebhookDelivery>(first.Body.ToString())!;
         await queue.DeleteMessageAsync(first.MessageId, first.PopReceipt);
-        var deliverer = service.Get<WebhookDeliverer>();
+        var deliverer = service.Create<WebhookDeliverer>();
         for (var attempt = 0; attempt < WebhookRows.DisableAfterFailures; attempt++)
-            await deliverer.HandleAsync(new QueueMessage("m", JsonSerializer.Serialize(delivery with { Attempt = attempt }), 1), CancellationToken.None);
+            await deliverer.DeliverAsync(JsonSerializer.Serialize(delivery with { Attempt = attempt }), CancellationToken.None);
 
         var row = (await service.Storage.TeamData.GetEntityAsync<TableEntity>(tenant.TeamId, WebhookRows.RowPrefix + id)).Value;
         Assert.False(row.GetBoolean("Enabled"));

@@ -1,6 +1,4 @@
 using System.Text.Json;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using QrFunctions.Hosting;
 using QrFunctions.Tests.Infrastructure;
 using Xunit;
@@ -10,23 +8,36 @@ namespace QrFunctions.Tests.Hosting;
 public class OpenApiTests(TestService service) : IClassFixture<TestService>
 {
     [Fact]
-    public async Task EveryRouteOfTheTableIsInTheOpenApiDocumentWithItsMethods()
+    public async Task TheDocumentHasExactlyTheHttpFunctionsWithTheirMethodsAndNames()
     {
         var response = await service.Anonymous().GetAsync("/openapi/v1.json");
         response.EnsureSuccessStatusCode();
-        var paths = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("paths");
+        var operations = Operations(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement);
 
-        var functions = FunctionManifest.HttpFunctions(FunctionManifest.RouteTable(service.App))
-            .Where(f => f.Name != "OpenApiDocument").ToList();
-        Assert.NotEmpty(functions);
-        foreach (var f in functions)
+        var expected = FunctionCatalog.App.HttpFunctions
+            .SelectMany(f => f.Methods.Select(m => (Path: OpenApiPath(f.Route), Method: m, f.Name))).Order().ToList();
+        Assert.Equal(expected, operations);
+    }
+
+    [Fact]
+    public async Task CredentialedOperationsNameTheSecuritySchemesAndPublicOnesNone()
+    {
+        var root = JsonDocument.Parse(await service.Anonymous().GetStringAsync("/openapi/v1.json")).RootElement;
+        Assert.Equal(["bearer", "clientId", "clientSecret"], root.GetProperty("components").GetProperty("securitySchemes").EnumerateObject().Select(p => p.Name).Order());
+        foreach (var f in FunctionCatalog.App.HttpFunctions)
         {
-            // OpenAPI writes parameters without constraints: {fromTime:long} → {fromTime}.
-            var path = "/" + System.Text.RegularExpressions.Regex.Replace(f.Route, @"\{(\w+)(:[^}]*)?\}", "{$1}");
-            var found = paths.EnumerateObject().FirstOrDefault(p => p.Name.TrimEnd('/') == path.TrimEnd('/'));
-            Assert.True(found.Value.ValueKind == JsonValueKind.Object, $"{f.Name}: {path} is not in the OpenAPI document");
-            foreach (var method in f.Methods)
-                Assert.True(found.Value.TryGetProperty(method, out _), $"{f.Name}: {method.ToUpperInvariant()} {path} is not in the OpenAPI document");
+            var operation = root.GetProperty("paths").GetProperty(OpenApiPath(f.Route)).GetProperty(f.Methods[0]);
+            Assert.Equal(!f.Access.IsPublic, operation.TryGetProperty("security", out _));
         }
     }
+
+    /// <summary>(path, method, operationId) of every operation in an OpenAPI document.</summary>
+    public static List<(string Path, string Method, string Name)> Operations(JsonElement document) =>
+        document.GetProperty("paths").EnumerateObject()
+            .SelectMany(p => p.Value.EnumerateObject().Select(o => (p.Name, o.Name, o.Value.GetProperty("operationId").GetString()!)))
+            .Order().ToList();
+
+    /// <summary>A route as OpenAPI writes it: leading slash, parameters without constraints or catch-all marks.</summary>
+    public static string OpenApiPath(string route) =>
+        "/" + System.Text.RegularExpressions.Regex.Replace(route, @"\{\**(\w+)(:[^}]*)?\}", "{$1}");
 }

@@ -1,132 +1,141 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
+using System.Reflection.PortableExecutable;
 using System.Text.Json;
-using QrFunctions.Auth;
+using System.Text.Json.Nodes;
 using QrFunctions.Hosting;
+using QrFunctions.Organizations;
 using QrFunctions.Tests.Infrastructure;
 using Xunit;
 
 namespace QrFunctions.Tests.Hosting;
 
 /// <summary>
-/// Builds the zip Flex Consumption deploys (./publish.sh), unpacks it and starts the executable the way
-/// the Functions host does: FUNCTIONS_CUSTOMHANDLER_PORT set, "/" probed until it answers; then one proxied
-/// HTTP request and one queue invocation payload.
+/// Builds the zip Flex Consumption deploys (./publish.sh) once and reads what the Functions SDK generated in it:
+/// functions.metadata must list exactly the functions the development server serves and the OpenAPI document
+/// describes, every queue must be one the infrastructure creates, and the package's executable still runs the
+/// operator commands against storage.
 /// </summary>
-public class PublishedPackageTests(TestService service) : IClassFixture<TestService>
+public class PublishedPackageTests(PublishedPackageTests.Package package) : IClassFixture<PublishedPackageTests.Package>
 {
+    /// <summary>One publish for the class (it takes most of a minute), unpacked; deleted afterwards.</summary>
+    public sealed class Package : TestService
+    {
+        public string Work { get; } = Directory.CreateTempSubdirectory("package").FullName;
+        public string Zip => Path.Combine(Work, "qrfunctions.zip");
+        public string Root => Path.Combine(Work, "unpacked");
+
+        public override async Task InitializeAsync()
+        {
+            await base.InitializeAsync();
+            await RunAsync("bash", [Path.Combine(RepoPaths.Root, "publish.sh"), Work], RepoPaths.Root);
+            ZipFile.ExtractToDirectory(Zip, Root);
+        }
+
+        public override async Task DisposeAsync()
+        {
+            Directory.Delete(Work, recursive: true);
+            await base.DisposeAsync();
+        }
+
+        public JsonArray Metadata => JsonNode.Parse(File.ReadAllText(Path.Combine(Root, "functions.metadata")))!.AsArray();
+    }
+
     [Fact]
-    public async Task TheZipHoldsTheHostFilesAndAnExecutableThatServesHttpAndQueueInvocations()
+    public void ThePackageHoldsWhatTheIsolatedWorkerNeeds()
     {
-        var work = Directory.CreateTempSubdirectory("package").FullName;
-        Process? app = null;
-        try
-        {
-            await RunAsync("bash", [Path.Combine(RepoPaths.Root, "publish.sh"), work], RepoPaths.Root);
-            var zipPath = Path.Combine(work, "qrfunctions.zip");
+        using var zip = ZipFile.OpenRead(package.Zip);
+        foreach (var name in new[] { "host.json", "functions.metadata", "worker.config.json", "extensions.json", "QrFunctions.dll", "appsettings.json" })
+            Assert.True(zip.GetEntry(name) is not null, $"{name} is not in the package");
+        Assert.Contains(zip.Entries, e => e.FullName.StartsWith(".azurefunctions/", StringComparison.Ordinal));
+        Assert.DoesNotContain(zip.Entries, e => e.Name == "function.json"); // no custom-handler leftovers
+        var exe = zip.GetEntry("QrFunctions")!;
+        Assert.True(((exe.ExternalAttributes >> 16) & 0b001_001_001) != 0, "the executable lost its execute bit in the zip");
 
-            using (var zip = ZipFile.OpenRead(zipPath))
-            {
-                Assert.NotNull(zip.GetEntry("host.json"));
-                var exe = zip.GetEntry(FunctionManifest.ExecutableName);
-                Assert.NotNull(exe);
-                Assert.True(((exe.ExternalAttributes >> 16) & 0b001_001_001) != 0, "the executable lost its execute bit in the zip");
-                foreach (var trigger in Triggers.All) Assert.NotNull(zip.GetEntry($"{trigger.Name}/function.json"));
-                Assert.NotNull(zip.GetEntry("TemplatesList/function.json"));
-            }
+        Assert.Equal(File.ReadAllText(Path.Combine(RepoPaths.Root, "host.json")), File.ReadAllText(Path.Combine(package.Root, "host.json")));
+        var worker = JsonNode.Parse(File.ReadAllText(Path.Combine(package.Root, "worker.config.json")))!["description"]!;
+        Assert.Equal("dotnet-isolated", worker["language"]!.GetValue<string>());
+        Assert.Equal("QrFunctions.dll", worker["defaultWorkerPath"]!.GetValue<string>());
+        var extensions = JsonNode.Parse(File.ReadAllText(Path.Combine(package.Root, "extensions.json")))!["extensions"]!.AsArray();
+        Assert.Contains(extensions, e => e!["name"]!.GetValue<string>() == "AzureStorageQueues");
 
-            var root = Path.Combine(work, "unpacked");
-            await RunAsync("unzip", ["-q", zipPath, "-d", root], work);
-            var port = FreePort();
-            app = Process.Start(new ProcessStartInfo(Path.Combine(root, FunctionManifest.ExecutableName))
-            {
-                WorkingDirectory = root,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                Environment =
-                {
-                    ["FUNCTIONS_CUSTOMHANDLER_PORT"] = port.ToString(),
-                    ["AzureWebJobsStorage"] = Environment.GetEnvironmentVariable("AzureWebJobsStorage") ?? "UseDevelopmentStorage=true",
-                    ["Storage__Prefix"] = service.Prefix,
-                    ["QrFunctions__LocalQueuePolling"] = "false",
-                },
-            })!;
-            app.OutputDataReceived += (_, _) => { };
-            app.ErrorDataReceived += (_, _) => { };
-            app.BeginOutputReadLine();
-            app.BeginErrorReadLine();
-
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-            await WaitUntilAnswersAsync(http, app);
-
-            var tenant = await service.NewTenantAsync();
-            var request = new HttpRequestMessage(HttpMethod.Get, "api/qr-templates-api");
-            request.Headers.Add(AccessFilter.TeamHeader, tenant.TeamId);
-            request.Headers.Add(AccessFilter.ClientIdHeader, tenant.OwnerKey.KeyId);
-            request.Headers.Add(AccessFilter.ClientSecretHeader, tenant.OwnerKey.Secret);
-            var proxied = await http.SendAsync(request);
-            Assert.Equal(HttpStatusCode.OK, proxied.StatusCode);
-            Assert.Contains("\"success\":true", await proxied.Content.ReadAsStringAsync());
-
-            // A queue invocation as the host sends it: an (empty) scan batch completes with 200 and the host's
-            // response shape; a message the handler cannot read fails with a non-2xx so the host retries it.
-            var batch = JsonSerializer.Serialize(new { batchId = Guid.NewGuid().ToString("N"), events = Array.Empty<object>() });
-            var invocation = await http.PostAsync("AggregateScans", HostPayload(batch));
-            Assert.Equal(HttpStatusCode.OK, invocation.StatusCode);
-            var answer = JsonDocument.Parse(await invocation.Content.ReadAsStringAsync()).RootElement;
-            Assert.Equal(JsonValueKind.Object, answer.GetProperty("Outputs").ValueKind);
-            Assert.Equal(JsonValueKind.Array, answer.GetProperty("Logs").ValueKind);
-            Assert.Equal(JsonValueKind.Null, answer.GetProperty("ReturnValue").ValueKind);
-            var broken = await http.PostAsync("AggregateScans", HostPayload("not a batch"));
-            Assert.False(broken.IsSuccessStatusCode);
-        }
-        finally
-        {
-            if (app is { HasExited: false }) { app.Kill(entireProcessTree: true); await app.WaitForExitAsync(); }
-            Directory.Delete(work, recursive: true);
-        }
+        using var pe = new PEReader(File.OpenRead(Path.Combine(package.Root, "QrFunctions.dll")));
+        Assert.True(pe.PEHeaders.CorHeader!.ManagedNativeHeaderDirectory.Size > 0, "QrFunctions.dll is not ReadyToRun-compiled");
     }
 
-    private static StringContent HostPayload(string message) => new(JsonSerializer.Serialize(new
+    [Fact]
+    public async Task FunctionsMetadataListsExactlyTheOpenApiOperations()
     {
-        Data = new { message },
-        Metadata = new { DequeueCount = 1, Id = Guid.NewGuid().ToString(), sys = new { MethodName = "AggregateScans", UtcNow = DateTime.UtcNow } },
-    }), Encoding.UTF8, "application/json");
+        var http = package.Metadata.Select(f => (Name: f!["name"]!.GetValue<string>(), Trigger: f["bindings"]!.AsArray().Single(b => b!["direction"]!.GetValue<string>() == "In")!))
+            .Where(f => f.Trigger["type"]!.GetValue<string>() == "httpTrigger").ToList();
+        Assert.All(http, f => Assert.Equal("Anonymous", f.Trigger["authLevel"]!.GetValue<string>()));
+        var fromMetadata = http.SelectMany(f => f.Trigger["methods"]!.AsArray().Select(m =>
+            (Path: OpenApiTests.OpenApiPath(f.Trigger["route"]!.GetValue<string>()), Method: m!.GetValue<string>().ToLowerInvariant(), f.Name))).Order().ToList();
 
-    private static async Task WaitUntilAnswersAsync(HttpClient http, Process app)
+        var document = JsonDocument.Parse(await package.Anonymous().GetStringAsync("/openapi/v1.json")).RootElement;
+
+        Assert.Equal(fromMetadata, OpenApiTests.Operations(document));
+    }
+
+    [Fact]
+    public void EveryQueueFunctionReadsAQueueTheInfrastructureCreates()
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
+        var names = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.Root, "infra", "storage-names.json")))!["queues"]!.AsObject()
+            .Select(q => q.Value!.GetValue<string>()).ToHashSet();
+        var queueFunctions = package.Metadata.Select(f => f!["bindings"]!.AsArray().Single(b => b!["direction"]!.GetValue<string>() == "In")!)
+            .Where(b => b["type"]!.GetValue<string>() == "queueTrigger").ToList();
+
+        Assert.Equal(FunctionCatalog.App.QueueFunctions.Count, queueFunctions.Count);
+        Assert.All(queueFunctions, b =>
         {
-            Assert.False(app.HasExited, "the executable exited before answering");
-            try
-            {
-                if ((await http.GetAsync("")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        Assert.Fail("the executable did not answer / within 60 s");
+            Assert.Contains(b["queueName"]!.GetValue<string>(), names);
+            Assert.Equal("AzureWebJobsStorage", b["connection"]?.GetValue<string>() ?? "AzureWebJobsStorage"); // the host's default when unnamed
+        });
     }
 
-    private static int FreePort()
+    [Fact]
+    public void EveryFunctionTheHostWillRunDeclaresWhoMayCallIt()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var declared = package.Metadata.Select(f => f!["name"]!.GetValue<string>()).ToList();
+        var catalog = FunctionCatalog.App;
+        // The catalog refuses an HTTP function that declares neither [ApiAccess] nor [Public]; so each name must be in it.
+        Assert.All(declared, name => Assert.True(catalog.FindHttp(name) is not null || catalog.QueueFunctions.Any(q => q.Name == name), $"{name} is not in the catalog"));
+        Assert.Equal(catalog.HttpFunctions.Count + catalog.QueueFunctions.Count, declared.Count);
+        // Public on purpose, and only these: adding one is a decision this list records.
+        Assert.Equal(["InvitesAccept", "InvitesPage", "InvitesPageAccept", "OpenApiDocument", "QrsAvailability", "Scan", "ScanUnlock"],
+            catalog.HttpFunctions.Where(f => f.Access.IsPublic).Select(f => f.Name).Order());
     }
 
-    private static async Task RunAsync(string file, string[] args, string cwd)
+    [Fact]
+    public async Task ThePackagesExecutableRunsTheOperatorCommands()
+    {
+        var slug = "pkg-" + Storage.Ids.Random(8).ToLowerInvariant().Replace('_', 'x');
+        var output = await RunAsync(Path.Combine(package.Root, "QrFunctions"),
+            ["operator", "create-org", "--name", "Packaged", "--slug", slug, "--plan", "Enterprise", "--owner-email", $"owner@{slug}.example"], package.Root,
+            new()
+            {
+                ["AzureWebJobsStorage"] = Environment.GetEnvironmentVariable("AzureWebJobsStorage") ?? Storage.StorageConnection.AzuriteConnectionString,
+                ["Storage__Prefix"] = package.Prefix,
+                ["QrFunctions__CreateStorage"] = "false",
+            });
+
+        var created = JsonNode.Parse(output)!;
+        var orgId = created["orgId"]!.GetValue<string>();
+        var org = await package.Storage.Orgs.GetEntityAsync<Organization>(orgId, Organization.Row);
+        Assert.Equal(slug, org.Value.Slug);
+        Assert.StartsWith("qr3_sk_", created["bearerToken"]!.GetValue<string>());
+    }
+
+    private static async Task<string> RunAsync(string file, string[] args, string cwd, Dictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed ({p.ExitCode}):\n{await stdout}\n{await stderr}");
+        return await stdout;
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using QrFunctions.Auth;
+using QrFunctions.Hosting;
 using QrFunctions.Organizations;
 using QrFunctions.Storage;
 using QrFunctions.Teams;
@@ -12,7 +13,8 @@ using Xunit;
 namespace QrFunctions.Tests.Infrastructure;
 
 /// <summary>
-/// The real app on an in-memory server against real Azurite, with its own table/queue/container names
+/// The real app (the development server: every [Function] under the same policy as under the Functions host)
+/// on an in-memory server against real Azurite, with its own table/queue/container names
 /// (a random prefix), so test classes run in parallel and delete everything they made. One per test
 /// class (IClassFixture); tests create their own organizations so none depends on another's data.
 /// </summary>
@@ -41,7 +43,7 @@ public class TestService : IAsyncLifetime
             "--Logging:LogLevel:Default=Warning",
             .. Settings,
         ];
-        App = QrFunctions.AppHost.Build(args, b =>
+        App = DevelopmentServer.Build(args, b =>
         {
             b.WebHost.UseTestServer();
             ConfigureServices(b.Services);
@@ -55,6 +57,19 @@ public class TestService : IAsyncLifetime
         await App.StopAsync();
         await Storage.DeleteAllAsync();
         await App.DisposeAsync();
+    }
+
+    /// <summary>A new instance of a function class, as the worker makes one per invocation.</summary>
+    public T Create<T>() where T : notnull => ActivatorUtilities.CreateInstance<T>(App.Services);
+
+    /// <summary>Runs the queue function until its queue is empty, as the development server's poller would (same handler, same poison rule).</summary>
+    public async Task DrainQueueAsync(string functionName, int maxRounds = 100)
+    {
+        var function = FunctionCatalog.App.QueueFunctions.Single(f => f.Name == functionName);
+        var queue = Storage.Queue(Storage.Names.QueueOf(function.Queue));
+        var poison = Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
+        var handle = LocalQueuePoller.Handler(function, App.Services);
+        for (var i = 0; i < maxRounds && await LocalQueuePoller.DrainOnceAsync(queue, poison, handle, functionName, CancellationToken.None) > 0; i++) { }
     }
 
     /// <summary>A client with no credentials (availability, scans, 401 cases).</summary>
@@ -89,9 +104,9 @@ public sealed record Tenant(TestService Service, string OrgId, string TeamId, st
     {
         var client = Service.Anonymous();
         key ??= OwnerKey;
-        client.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, teamId ?? TeamId);
-        client.DefaultRequestHeaders.Add(AccessFilter.ClientIdHeader, key.KeyId);
-        client.DefaultRequestHeaders.Add(AccessFilter.ClientSecretHeader, key.Secret);
+        client.DefaultRequestHeaders.Add(AccessPolicy.TeamHeader, teamId ?? TeamId);
+        client.DefaultRequestHeaders.Add(AccessPolicy.ClientIdHeader, key.KeyId);
+        client.DefaultRequestHeaders.Add(AccessPolicy.ClientSecretHeader, key.Secret);
         return client;
     }
 
@@ -100,7 +115,7 @@ public sealed record Tenant(TestService Service, string OrgId, string TeamId, st
     {
         var client = Service.Anonymous();
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (key ?? OwnerKey).BearerToken);
-        if (teamId is not null) client.DefaultRequestHeaders.Add(AccessFilter.TeamHeader, teamId);
+        if (teamId is not null) client.DefaultRequestHeaders.Add(AccessPolicy.TeamHeader, teamId);
         return client;
     }
 

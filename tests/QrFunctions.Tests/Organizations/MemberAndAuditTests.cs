@@ -14,9 +14,7 @@ public class MemberAndAuditTests(TestService service) : IClassFixture<TestServic
 {
     private async Task<List<TableEntity>> DeliverMailAsync(string email)
     {
-        var queue = service.Storage.Queue(service.Storage.Names.EmailOutboxQueue);
-        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        while (await LocalQueuePoller.DrainOnceAsync(queue, poison, service.Get<EmailSender>(), "SendEmail", CancellationToken.None) > 0) { }
+        await service.DrainQueueAsync("SendEmail");
         return await EmailSender.RecentAsync(service.Storage, email);
     }
 
@@ -164,9 +162,7 @@ public class TheDevOutboxListsRecordedMail(DevOutboxTestService service) : IClas
         var tenant = await service.NewTenantAsync();
         var email = $"dev-{Ids.Random(5)}@example.test";
         await tenant.QrApi().PutJsonAsync($"/api/teams-api/{tenant.TeamId}/members", new { name = "Dev", email, role = "viewer" }).OkAsync();
-        var queue = service.Storage.Queue(service.Storage.Names.EmailOutboxQueue);
-        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        while (await LocalQueuePoller.DrainOnceAsync(queue, poison, service.Get<EmailSender>(), "SendEmail", CancellationToken.None) > 0) { }
+        await service.DrainQueueAsync("SendEmail");
         var mails = await tenant.QrApi().GetAsync($"/api/dev/outbox?email={email}").DataAsync();
         var mail = Assert.Single(mails.EnumerateArray());
         Assert.Contains("/invite/", mail.GetProperty("text").GetString());

@@ -18,9 +18,7 @@ public class MemberLifecycleTests(TestService service) : IClassFixture<TestServi
 {
     private async Task<List<TableEntity>> DeliverMailAsync(string email)
     {
-        var queue = service.Storage.Queue(service.Storage.Names.EmailOutboxQueue);
-        var poison = service.Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        while (await LocalQueuePoller.DrainOnceAsync(queue, poison, service.Get<EmailSender>(), "SendEmail", CancellationToken.None) > 0) { }
+        await service.DrainQueueAsync("SendEmail");
         return await EmailSender.RecentAsync(service.Storage, email);
     }
 

@@ -60,4 +60,28 @@ public class QrValidationTests(TestService service) : IClassFixture<TestService>
         Assert.Equal("keep", after.GetProperty("name").GetString());
         Assert.Equal(qr.GetProperty("updatedAt").GetInt64(), after.GetProperty("updatedAt").GetInt64());
     }
+
+    /// <summary>First path segments the app or the Functions host serves: a code there could never be scanned.</summary>
+    [Theory]
+    [InlineData("api")]
+    [InlineData("V1")]
+    [InlineData("admin")]
+    [InlineData("Runtime")]
+    [InlineData("openapi")]
+    [InlineData("invite")]
+    public async Task AReservedFirstSegmentIsRefusedAsADisplayIdOnCreateAndUpdate(string displayId)
+    {
+        var tenant = await service.NewTenantAsync();
+        await tenant.QrApi().PostJsonAsync("/api/qrs-api", new { qrType = "WEB", qrRedirectUrl = "https://a.example/", displayId })
+            .ErrorAsync(HttpStatusCode.BadRequest, "reserved");
+        var qr = await tenant.QrApi().PostJsonAsync("/api/qrs-api", new { qrType = "WEB", qrRedirectUrl = "https://a.example/" }).DataAsync(HttpStatusCode.Created);
+        var id = qr.GetProperty("id").GetString();
+        await tenant.QrApi().PutJsonAsync($"/api/qrs-api/{id}", new { qrType = "WEB", qrRedirectUrl = "https://a.example/", displayId })
+            .ErrorAsync(HttpStatusCode.BadRequest, "reserved");
+        Assert.Equal(qr.GetProperty("displayId").GetString(), (await tenant.QrApi().GetAsync($"/api/qrs-api/{id}").DataAsync()).GetProperty("displayId").GetString());
+    }
+
+    [Fact]
+    public void ReservedSegmentsAreEveryLiteralFirstSegmentAndTheHostsOwn() =>
+        Assert.Equal(["admin", "api", "invite", "openapi", "runtime", "v1"], QrFunctions.Hosting.FunctionCatalog.App.ReservedFirstSegments.Order());
 }

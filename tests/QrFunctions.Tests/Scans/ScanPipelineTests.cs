@@ -107,7 +107,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         }).ToList(),
     };
 
-    private static QueueMessage Message(ScanBatch batch) => new(Guid.NewGuid().ToString(), JsonSerializer.Serialize(batch, ScanBatch.Json), 1);
+    private static string Message(ScanBatch batch) => JsonSerializer.Serialize(batch, ScanBatch.Json);
 
     [Fact]
     public async Task RedeliveredBatchIsCountedOnce()
@@ -117,8 +117,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var message = Message(Batch(tenant, qrId, 5));
         var aggregator = service.NewAggregator();
 
-        await aggregator.HandleAsync(message, CancellationToken.None);
-        await aggregator.HandleAsync(message with { DequeueCount = 2 }, CancellationToken.None);
+        await aggregator.AggregateAsync(message, CancellationToken.None);
+        await aggregator.AggregateAsync(message, CancellationToken.None); // delivered again
 
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
         Assert.Equal(5, (long)overview["totalScans"]!);
@@ -137,8 +137,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         // Builds before the "counted|{day}|{batchId}" markers wrote "applied|{batchId}" with the counts.
         await service.Storage.Table(service.Storage.Names.ScanStats).AddEntityAsync(new TableEntity(qrId, ScanStatRows.LegacyApplied(counted.BatchId)));
 
-        await service.NewAggregator().HandleAsync(Message(counted), CancellationToken.None);
-        await service.NewAggregator().HandleAsync(Message(fresh), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(Message(counted), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(Message(fresh), CancellationToken.None);
 
         Assert.Equal(3, (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
     }
@@ -154,7 +154,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         foreach (var e in batch.Events)
             await stats.AddEntityAsync(new TableEntity(ScanStatRows.VisitorPartition(qrId, ScanStatRows.DayOf(e.ScanTime), e.VisitorHash), e.VisitorHash) { ["FirstBatch"] = batch.BatchId });
 
-        await service.NewAggregator().HandleAsync(Message(batch), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(Message(batch), CancellationToken.None);
 
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
         Assert.Equal(3, (long)overview["totalScans"]!);
@@ -167,8 +167,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var tenant = await service.NewTenantAsync();
         var qrId = Ids.New("qr");
         var aggregator = service.NewAggregator();
-        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 2, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
-        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 3, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(Batch(tenant, qrId, 2, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(Batch(tenant, qrId, 3, visitor: i => new string((char)('a' + i), 32))), CancellationToken.None);
 
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
         Assert.Equal(5, (long)overview["totalScans"]!);
@@ -184,7 +184,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var one = service.NewAggregator();
         var two = service.NewAggregator();
 
-        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).HandleAsync(m, CancellationToken.None))));
+        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).AggregateAsync(m, CancellationToken.None))));
 
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
         Assert.Equal(Enumerable.Range(1, 12).Sum(), (long)overview["totalScans"]!);
@@ -200,7 +200,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var aggregator = service.NewAggregator();
 
         // Every message twice, all at once: duplicates can land in the same counter transaction or a later one.
-        await Task.WhenAll(messages.Concat(messages).Select(m => Task.Run(() => aggregator.HandleAsync(m, CancellationToken.None))));
+        await Task.WhenAll(messages.Concat(messages).Select(m => Task.Run(() => aggregator.AggregateAsync(m, CancellationToken.None))));
 
         var expected = Enumerable.Range(0, 30).Sum(i => i % 4 + 1);
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
@@ -222,7 +222,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         withinQueueLifetime.Add(legacy); // an earlier build's marker has no age in its key: it is left alone
         var batch = Batch(tenant, qrId, 4);
 
-        await service.NewAggregator().HandleAsync(Message(batch), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(Message(batch), CancellationToken.None);
 
         var newest = ScanStatRows.DayOf(batch.Events.Max(e => e.ScanTime));
         Assert.Equal([.. withinQueueLifetime.Append(ScanStatRows.Counted(newest, batch.BatchId)).Order(StringComparer.Ordinal)], await MarkerRowsAsync(qrId));
@@ -239,7 +239,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var one = service.NewAggregator();
         var two = service.NewAggregator();
 
-        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).HandleAsync(m, CancellationToken.None))));
+        await Task.WhenAll(messages.Select((m, i) => Task.Run(() => (i % 2 == 0 ? one : two).AggregateAsync(m, CancellationToken.None))));
 
         Assert.Equal(Enumerable.Range(1, 8).Sum(), (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
         Assert.DoesNotContain(await MarkerRowsAsync(qrId), key => key.StartsWith(ScanStatRows.Counted(DaysAgo(10), ""), StringComparison.Ordinal));
@@ -277,13 +277,13 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var stale = Clock.NowMs() - (long)(ScanBatch.TimeToLive + TimeSpan.FromHours(2)).TotalMilliseconds;
 
         // Only a replay from the poison queue can be this old, and its redelivery marker may be pruned by now.
-        await Assert.ThrowsAsync<StaleScanBatchException>(() => aggregator.HandleAsync(Message(Batch(tenant, qrId, 3, scanTime: stale)), CancellationToken.None));
+        await Assert.ThrowsAsync<StaleScanBatchException>(() => aggregator.AggregateAsync(Message(Batch(tenant, qrId, 3, scanTime: stale)), CancellationToken.None));
         Assert.False((await stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total)).HasValue);
 
         // What counts is the newest scan: the message was sent after it.
         var mixed = Batch(tenant, qrId, 2);
         mixed.Events.Add(mixed.Events[0] with { ScanTime = stale });
-        await aggregator.HandleAsync(Message(mixed), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(mixed), CancellationToken.None);
         Assert.Equal(3, (long)(await ScanTestService.OverviewAsync(tenant, qrId))["totalScans"]!);
     }
 
@@ -298,7 +298,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var poisoned = false;
         for (var round = 0; round < 200 && !poisoned; round++)
         {
-            await LocalQueuePoller.DrainOnceAsync(queue, poison, aggregator, "AggregateScans", CancellationToken.None);
+            await LocalQueuePoller.DrainOnceAsync(queue, poison, aggregator.AggregateAsync, "AggregateScans", CancellationToken.None);
             poisoned = (await poison.PeekMessagesAsync(32)).Value.Any(m => m.Body.ToString().Contains("not-a-batch"));
             if (!poisoned) await Task.Delay(100); // a failed message becomes visible again after 200 ms
         }
@@ -523,7 +523,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var plain = Batch(tenant, qrId, 7);
         var message = Assert.Single(ScanEventBatcher.Encode([.. plain.Events.Select(Serialized)]));
 
-        await service.NewAggregator().HandleAsync(new QueueMessage("m1", message.ToString(), 1), CancellationToken.None);
+        await service.NewAggregator().AggregateAsync(message.ToString(), CancellationToken.None);
 
         var overview = await ScanTestService.OverviewAsync(tenant, qrId);
         Assert.Equal(7, (long)overview["totalScans"]!);
@@ -542,7 +542,7 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         {
             var batch = Batch(tenant, qrId, 3, batchId: digit + Guid.NewGuid().ToString("N")[1..]);
             batch = batch with { Events = [.. batch.Events.Select((e, i) => e with { ScanTime = now - k - 16 * i })] };
-            await aggregator.HandleAsync(Message(batch), CancellationToken.None);
+            await aggregator.AggregateAsync(Message(batch), CancellationToken.None);
         }
 
         var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
@@ -557,8 +557,8 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
         var tenant = await service.NewTenantAsync();
         var qrId = Ids.New("qr");
         var aggregator = service.NewAggregator();
-        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 2, batchId: "3" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
-        await aggregator.HandleAsync(Message(Batch(tenant, qrId, 1, batchId: "c" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(Batch(tenant, qrId, 2, batchId: "3" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(Batch(tenant, qrId, 1, batchId: "c" + Guid.NewGuid().ToString("N")[1..])), CancellationToken.None);
 
         var stats = service.Storage.Table(service.Storage.Names.ScanStats);
         var day = (await stats.GetEntityAsync<TableEntity>(qrId, ScanStatRows.Day(ScanStatRows.DayOf(Clock.NowMs())))).Value;

@@ -286,18 +286,19 @@ public class ScanResponseTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
-    public void ScanAndAnalyticsEndpointsBecomeNamedFunctions()
+    public void ScanAndAnalyticsAreNamedFunctions()
     {
-        var functions = FunctionManifest.HttpFunctions(service.Get<EndpointDataSource>()).ToDictionary(f => f.Name);
+        var functions = FunctionCatalog.App.HttpFunctions.ToDictionary(f => f.Name);
 
         Assert.Equal(["get", "head"], functions["Scan"].Methods.Order());
         Assert.Equal("{displayId}", functions["Scan"].Route);
+        Assert.True(functions["Scan"].Access.IsPublic);
         Assert.Equal(["post"], functions["ScanUnlock"].Methods);
         Assert.Equal("api/analytics-api/detailed/{qrId}", functions["AnalyticsDetailed"].Route);
         Assert.Contains("AnalyticsDetailedAll", functions.Keys);
         Assert.Contains("AnalyticsOverviews", functions.Keys);
         Assert.Contains("AnalyticsBreakdown", functions.Keys);
-        Assert.Contains(Triggers.All, t => t.Name == "AggregateScans" && t.Handler == typeof(QrFunctions.Analytics.ScanBatchAggregator));
+        Assert.Contains(FunctionCatalog.App.QueueFunctions, q => q.Name == "AggregateScans" && q.Queue == "scan-events");
     }
 
     [Fact]

@@ -86,16 +86,11 @@ public class ScanTestService : TestService
         Get<TenantDirectory>().ForgetTeam(teamId);
     }
 
+    /// <summary>A second aggregator, as on another instance (its own counter group commit).</summary>
     public ScanBatchAggregator NewAggregator() => new(Storage, Get<QrFunctions.Webhooks.WebhookPublisher>(), NullLogger<ScanBatchAggregator>.Instance);
 
-    /// <summary>Runs the queue trigger until the scan queue is empty, as the poller would.</summary>
-    public async Task AggregateAsync()
-    {
-        var queue = Storage.Queue(Storage.Names.ScanEventsQueue);
-        var poison = Storage.Queue(StorageNames.PoisonQueueOf(queue.Name));
-        var handler = Get<ScanBatchAggregator>();
-        for (var i = 0; i < 100 && await LocalQueuePoller.DrainOnceAsync(queue, poison, handler, "AggregateScans", CancellationToken.None) > 0; i++) { }
-    }
+    /// <summary>Runs the queue function until the scan queue is empty, as the poller would.</summary>
+    public Task AggregateAsync() => DrainQueueAsync("AggregateScans");
 
     /// <summary>Every event waiting in the scan queue (peeked, left in place).</summary>
     public async Task<List<ScanEvent>> QueuedEventsAsync()

@@ -1,36 +1,34 @@
 using QrFunctions.Api;
+using QrFunctions.Hosting;
 
 namespace QrFunctions.Auth;
 
 /// <summary>
-/// The one place credentials, organization state, team access, membership and role are checked.
-/// Route groups add it once; endpoints only declare <see cref="RequiredRole"/> metadata.
+/// The one place credentials, organization state, team access, membership and role are checked, the plan's
+/// rate limit applied and the call metered. Functions only declare what they need (<see cref="ApiAccessAttribute"/>,
+/// <see cref="RequiresAttribute"/>, <see cref="TeamFromRouteAttribute"/>); <see cref="FunctionPolicy"/> calls this.
 /// 401: no or wrong credentials, revoked/expired key, deleted organization.
 /// 403: valid key but no access to the team, paused member, role too low, plan without API access.
 /// </summary>
-public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, TeamRateLimiter limiter, Usage.UsageMeter meter) : IEndpointFilter
+public sealed class AccessPolicy(TenantDirectory directory, PlanCatalog plans, TeamRateLimiter limiter, Usage.UsageMeter meter)
 {
     public const string TeamHeader = "x-request-team-id";
     public const string ClientIdHeader = "x-request-client-id";
     public const string ClientSecretHeader = "x-request-client-secret";
 
-    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    /// <summary>Admits one call of <paramref name="function"/> or throws the refusal; the caller is then on the context.</summary>
+    public async Task AdmitAsync(HttpContext context, HttpFunction function, Func<string, string?> routeValue)
     {
-        var context = invocation.HttpContext;
-        var caller = await AuthenticateAsync(context);
+        var caller = await AuthenticateAsync(context.Request, function.Access, routeValue);
         context.SetCaller(caller);
-        if (!caller.IsOperator)
-        {
-            await LimitAsync(context, caller);
-            meter.Count(caller, context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "unnamed");
-        }
-        return await next(invocation);
+        if (caller.IsOperator) return;
+        await LimitAsync(context, caller);
+        meter.Count(caller, function.Name);
     }
 
-    public async Task<Caller> AuthenticateAsync(HttpContext context)
+    public async Task<Caller> AuthenticateAsync(HttpRequest request, FunctionAccess access, Func<string, string?> routeValue)
     {
-        var endpoint = context.GetEndpoint();
-        var (keyId, secret) = ReadCredentials(context.Request);
+        var (keyId, secret) = ReadCredentials(request);
         var key = await directory.KeyAsync(keyId);
         if (key is null || !KeySecrets.Matches(secret, key.SecretHash) || key.Revoked
             || (key.ExpiresAt is { } expires && expires <= Storage.Clock.NowMs()))
@@ -38,8 +36,7 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, T
 
         if (key.Scope == KeyScopes.Operator)
         {
-            if (endpoint?.Metadata.GetMetadata<RequiresOperator>() is null)
-                throw ApiProblem.Forbidden("Operator keys may only create organizations.");
+            if (!access.RequiresOperator) throw ApiProblem.Forbidden("Operator keys may only create organizations.");
             return new Caller(key, null, null, Role.Owner);
         }
 
@@ -47,18 +44,16 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, T
         if (org is null || org.Deleted) throw ApiProblem.Unauthorized();
         if (!plans.For(org).ApiAccess)
             throw ApiProblem.Forbidden($"The {org.Plan} plan does not include API access. Upgrade to Business Plus or higher.");
-        if (endpoint?.Metadata.GetMetadata<RequiresOperator>() is not null)
-            throw ApiProblem.Forbidden("Only an operator key may do this.");
+        if (access.RequiresOperator) throw ApiProblem.Forbidden("Only an operator key may do this.");
 
-        // Endpoints about one team (/teams-api/{id}, /v1/workspaces/{id}) check the role in THAT team.
-        var fromRoute = endpoint?.Metadata.GetMetadata<TeamFromRoute>();
-        var teamId = fromRoute is not null ? context.Request.RouteValues[fromRoute.Parameter]?.ToString() ?? "" : context.Request.Headers[TeamHeader].ToString();
+        // Functions about one team (/teams-api/{id}, /v1/workspaces/{id}) check the role in THAT team.
+        var fromRoute = access.TeamFromRoute;
+        var teamId = fromRoute is not null ? routeValue(fromRoute.Parameter) ?? "" : request.Headers[TeamHeader].ToString();
         if (teamId.Length == 0) teamId = key.HomeTeamId;
         var (team, role) = await RoleInTeamAsync(key, org, teamId, fromRoute);
 
-        var needed = endpoint?.Metadata.GetMetadata<RequiredRole>()?.Role ?? Role.Viewer;
-        if (role < needed)
-            throw ApiProblem.Forbidden($"This action needs the {Roles.Name(needed)} role; the key acts as {Roles.Name(role)}.");
+        if (role < access.Least)
+            throw ApiProblem.Forbidden($"This action needs the {Roles.Name(access.Least)} role; the key acts as {Roles.Name(role)}.");
         return new Caller(key, org, team, role);
     }
 
@@ -78,7 +73,7 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, T
     }
 
     /// <summary>The team and the role <paramref name="key"/> has in it; refusals as the contract wants them.</summary>
-    public async Task<(Teams.Team Team, Role Role)> RoleInTeamAsync(ApiKey key, Organizations.Organization org, string teamId, TeamFromRoute? fromRoute = null)
+    public async Task<(Teams.Team Team, Role Role)> RoleInTeamAsync(ApiKey key, Organizations.Organization org, string teamId, TeamFromRouteAttribute? fromRoute = null)
     {
         var team = await directory.TeamAsync(teamId);
         if (team is null || team.OrgId != org.Id)
@@ -112,19 +107,4 @@ public sealed class AccessFilter(TenantDirectory directory, PlanCatalog plans, T
             return (keyId, secret);
         throw ApiProblem.Unauthorized();
     }
-}
-
-public static class AccessRouteExtensions
-{
-    /// <summary>Puts a route group behind authentication, team access and a default least role, in the surface's envelope.</summary>
-    public static RouteGroupBuilder RequireApiAccess(this RouteGroupBuilder group, ApiSurface surface, Role least = Role.Viewer)
-    {
-        group.WithMetadata(new SurfaceMetadata(surface), new RequiredRole(least));
-        group.AddEndpointFilter<AccessFilter>();
-        return group;
-    }
-
-    /// <summary>Raises the least role for one endpoint (or a nested group) above its group's default.</summary>
-    public static TBuilder Requires<TBuilder>(this TBuilder builder, Role role) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new RequiredRole(role));
 }

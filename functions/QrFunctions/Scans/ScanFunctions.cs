@@ -1,0 +1,60 @@
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using QrFunctions.Auth;
+
+namespace QrFunctions.Scans;
+
+/// <summary>
+/// GET/HEAD /{displayId} (the scan) and POST /{displayId}/unlock (the password form): public, no credentials.
+/// "Scan" sorts after every function whose route could also match one segment, so under the host's first-match
+/// order it only gets what nothing else serves; displayIds equal to a reserved first segment are refused on create.
+/// </summary>
+[Public, Tags("Scans")]
+public sealed class ScanFunctions(ScanHandler scans)
+{
+    [Function("Scan")]
+    [EndpointSummary("Scan a code: redirect, landing page, or the page that says why not")]
+    public async Task<IResult> ScanAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "{displayId}")] HttpRequest req, string displayId)
+    {
+        await scans.ServeAsync(req.HttpContext, displayId, submittedPassword: null);
+        return Results.Empty; // ServeAsync wrote the answer
+    }
+
+    /// <summary>The password form posts here (application/x-www-form-urlencoded, field "password").</summary>
+    [Function("ScanUnlock")]
+    [EndpointSummary("Unlock a password-protected code")]
+    public async Task<IResult> UnlockAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "{displayId}/unlock")] HttpRequest req, string displayId)
+    {
+        var password = "";
+        Api.ApiErrors.LimitBody(req.HttpContext, 16 * 1024);
+        if (req.HasFormContentType)
+        {
+            try
+            {
+                var form = await req.ReadFormAsync(req.HttpContext.RequestAborted);
+                password = form["password"].ToString();
+            }
+            catch (InvalidDataException)
+            {
+                password = "";
+            }
+        }
+        await scans.ServeAsync(req.HttpContext, displayId, password);
+        return Results.Empty;
+    }
+}
+
+public static class ScanServices
+{
+    public static IServiceCollection AddScans(this IServiceCollection services)
+    {
+        services.AddSingleton<ScanRoutes>();
+        services.AddSingleton<GeoLocator>();
+        services.AddSingleton<VisitorSalt>();
+        services.AddSingleton<ScanEventBatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<ScanEventBatcher>());
+        services.TryAddSingleton<IScanClientClassifier, DeviceClassifier>();
+        services.AddSingleton<ScanHandler>();
+        return services;
+    }
+}
