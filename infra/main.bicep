@@ -1,5 +1,6 @@
-// QrFunctions on Azure Functions Flex Consumption (custom handler), storage with identity-only access,
-// monitoring, and an optional Front Door in front of scans (not cached) and QR images (cached).
+// QrFunctions on Azure Functions Flex Consumption (.NET isolated worker, runtime dotnet-isolated 10.0),
+// storage with identity-only access, monitoring, and an optional Front Door in front of scans (not cached)
+// and QR images (cached).
 targetScope = 'resourceGroup'
 
 @description('Short name of the environment (dev, prod, …); names every resource.')
