@@ -1,8 +1,9 @@
-// QrFunctions on Azure Functions Flex Consumption (custom handler), storage with identity-only access,
-// monitoring, and an optional Front Door in front of scans (not cached) and QR images (cached).
+// QrFunctions on Azure Functions Flex Consumption (.NET isolated worker, runtime dotnet-isolated 10.0),
+// storage with identity-only access, monitoring, and an optional Front Door in front of scans (not cached)
+// and QR images (cached).
 targetScope = 'resourceGroup'
 
-@description('Short name of the environment (dev, prod, …); names every resource.')
+@description('Short name of the environment (dev, prod, eu-west, …); names every resource. The storage account name keeps only its letters a-z and digits.')
 @minLength(2)
 @maxLength(12)
 param environmentName string
@@ -15,8 +16,8 @@ param location string = resourceGroup().location
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
-@description('Memory per instance in MB (2048 or 4096).')
-@allowed([2048, 4096])
+@description('Memory per instance in MB (512, 2048 or 4096); also the GB-s basis of the bill.')
+@allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
 @description('Instances kept warm for the HTTP trigger group (scan redirects): 0 saves money, 1+ removes cold starts.')
@@ -43,7 +44,10 @@ var suffix = uniqueString(resourceGroup().id, environmentName)
 var tags = { 'azd-env-name': environmentName, application: 'qrfunctions' }
 var functionAppName = 'func-qr-${environmentName}-${suffix}'
 var deploymentContainerName = 'app-package'
-var storageAccountName = take('stqr${toLower(environmentName)}${suffix}', 24)
+// Storage account names allow 3-24 lowercase letters and digits only, while environmentName may hold '-'
+// (or anything else): keep only a-z and 0-9 of the lowercased name, here and nowhere else.
+var storageEnvironmentName = join(filter(map(range(0, length(environmentName)), i => substring(toLower(environmentName), i, 1)), c => contains('abcdefghijklmnopqrstuvwxyz0123456789', c)), '')
+var storageAccountName = take('stqr${storageEnvironmentName}${suffix}', 24)
 var appInsightsName = 'appi-qr-${environmentName}-${suffix}'
 
 module identity 'modules/identity.bicep' = {

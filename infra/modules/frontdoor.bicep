@@ -25,13 +25,15 @@ resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2024-02-01' = {
   properties: { enabledState: 'Enabled' }
 }
 
-// Health probe: a route the app serves as a function (the host itself answers "/", not our app).
+// No health probe: each origin group below holds one origin, so a probe could only mark the sole origin
+// down and Front Door would still have nowhere else to send traffic, while every edge location's probes
+// would cost billed function runs. If a second app origin is ever added, probe it with
+// GET /admin/host/ping, which the Functions host answers without running a function.
 resource appOrigins 'Microsoft.Cdn/profiles/originGroups@2024-02-01' = {
   parent: profile
   name: 'app'
   properties: {
     loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 }
-    healthProbeSettings: { probePath: '/openapi/v1.json', probeRequestType: 'GET', probeProtocol: 'Https', probeIntervalInSeconds: 100 }
   }
 }
 
@@ -55,9 +57,11 @@ resource imageOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-02-01' = 
   properties: { hostName: blobHostName, originHostHeader: blobHostName, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled' }
 }
 
-resource domains 'Microsoft.Cdn/profiles/customDomains@2024-02-01' = [for (host, i) in customDomains: {
+// Each custom domain is named after its host name (lowercased, '.' to '-', a leading '*' to 'wildcard'),
+// so reordering customDomains neither renames nor recreates a domain and its certificate.
+resource domains 'Microsoft.Cdn/profiles/customDomains@2024-02-01' = [for host in customDomains: {
   parent: profile
-  name: 'domain-${i}'
+  name: replace(replace(toLower(host), '*', 'wildcard'), '.', '-')
   properties: {
     hostName: host
     tlsSettings: { certificateType: 'ManagedCertificate', minimumTlsVersion: 'TLS12' }

@@ -1,4 +1,8 @@
-// Flex Consumption plan and the Linux function app running our self-contained executable as a custom handler.
+// Flex Consumption plan and the Linux function app: the Functions host (runtime dotnet-isolated 10.0) starts
+// our .NET isolated worker from the deployed package, serves HTTP through the worker's ASP.NET Core
+// integration and runs the queue triggers itself.
+// On Flex the runtime lives in functionAppConfig.runtime, so FUNCTIONS_WORKER_RUNTIME,
+// FUNCTIONS_EXTENSION_VERSION and WEBSITE_RUN_FROM_PACKAGE must not appear among the app settings.
 @description('Function app name.')
 param name string
 @description('Region.')
@@ -17,7 +21,7 @@ param blobServiceUri string
 param queueServiceUri string
 @description('Table service endpoint.')
 param tableServiceUri string
-@description('Application Insights connection string (contains no secret: local auth is off).')
+@description('Application Insights connection string (holds no secret: the resource accepts only Entra-authenticated telemetry).')
 param appInsightsConnectionString string
 @description('Largest instance count.')
 param maximumInstanceCount int
@@ -64,12 +68,19 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AzureWebJobsStorage__queueServiceUri', value: queueServiceUri }
         { name: 'AzureWebJobsStorage__tableServiceUri', value: tableServiceUri }
         { name: 'AZURE_CLIENT_ID', value: identityClientId }
+        // Application Insights has local (key) auth off, so telemetry must carry an Entra token. The Functions
+        // host sends it: the authentication string makes it take a token for this user-assigned identity,
+        // which holds Monitoring Metrics Publisher on the component (rbac.bicep). The isolated worker sends
+        // no telemetry of its own (its ILogger output goes to the host over gRPC), so nothing else needs a
+        // credential. Whoever adds the worker's Application Insights package must hand it this identity's
+        // token credential too, or ingestion rejects everything it sends.
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
-        // The Functions host triggers the queues and the Bicep created every table/queue/container.
-        { name: 'QrFunctions__LocalQueuePolling', value: 'false' }
+        // The Bicep created every table, queue and container, so the app must not try to.
         { name: 'QrFunctions__CreateStorage', value: 'false' }
-        // Requests reach the app through the host's local proxy: the client address is in X-Forwarded-For.
+        // The client address arrives in X-Forwarded-For, appended by the platform front end (and by Front Door
+        // before it when enabled); forwardedForHops says how many of those entries to step back over.
+        // To be re-measured under the isolated worker: the exact header shape it sees may differ.
         { name: 'QrFunctions__TrustForwardedFor', value: 'true' }
         { name: 'QrFunctions__ForwardedForHops', value: string(forwardedForHops) }
         { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
@@ -90,7 +101,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
         alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
       }
-      runtime: { name: 'custom', version: '1.0' }
+      runtime: { name: 'dotnet-isolated', version: '10.0' }
     }
   }
 }
