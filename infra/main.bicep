@@ -115,7 +115,6 @@ module app 'modules/functionapp.bicep' = {
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     publicBaseUrl: 'https://${scanHost}/'
     imageBaseUrl: imageBaseUrl
-    forwardedForHops: enableFrontDoor ? 2 : 1
     sharedScanHosts: join(concat(['${functionAppName}.azurewebsites.net'], enableFrontDoor ? [frontDoor!.outputs.endpointHostName] : []), ',')
   }
   dependsOn: [rbac]

@@ -35,8 +35,6 @@ param publicBaseUrl string
 param imageBaseUrl string
 @description('Comma-separated host names on which scans of every team resolve.')
 param sharedScanHosts string
-@description('Proxies that append to X-Forwarded-For in front of the app: 1 (platform front end) or 2 (Front Door, then the front end).')
-param forwardedForHops int
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${name}'
@@ -78,11 +76,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
         // The Bicep created every table, queue and container, so the app must not try to.
         { name: 'QrFunctions__CreateStorage', value: 'false' }
-        // The client address arrives in X-Forwarded-For, appended by the platform front end (and by Front Door
-        // before it when enabled); forwardedForHops says how many of those entries to step back over.
-        // To be re-measured under the isolated worker: the exact header shape it sees may differ.
-        { name: 'QrFunctions__TrustForwardedFor', value: 'true' }
-        { name: 'QrFunctions__ForwardedForHops', value: string(forwardedForHops) }
+        // No QrFunctions__TrustForwardedFor: under the isolated worker the app never sees X-Forwarded-For. The host
+        // replaces it with the address its own connection came from, and the worker's ASP.NET Core integration
+        // turns that into the connection's remote address, which is what the app then uses (docs/scans.md).
         { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
         { name: 'QrFunctions__ImageBaseUrl', value: imageBaseUrl }
         { name: 'QrFunctions__SharedScanHosts', value: sharedScanHosts }
