@@ -48,7 +48,7 @@ public static class DevelopmentServer
         var order = 0;
         foreach (var function in catalog.HttpFunctions)
         {
-            var invoke = Invoker(function);
+            var invoke = Invoker(function, endpoints.ServiceProvider);
             RequestDelegate run = context => RunAsync(context, policy, function, invoke);
             endpoints.MapMethods("/" + function.Route, function.Methods.Select(m => m.ToUpperInvariant()).ToArray(), run)
                 .WithOrder(order++)
@@ -64,10 +64,11 @@ public static class DevelopmentServer
     }
 
     /// <summary>
-    /// Calls the function method as the worker does: a new instance from DI per call (the worker's default activator),
-    /// the HttpRequest, and route values for the other parameters (FunctionCatalog allows no other kind).
+    /// Calls the function method as the worker does: a new instance per call (the worker's default activator), the
+    /// HttpRequest, and route values for the other parameters (FunctionCatalog allows no other kind). Function classes
+    /// take singletons only, so they are built from the root provider: no DI scope per request on the scan path.
     /// </summary>
-    private static Func<HttpContext, Task<IResult?>> Invoker(HttpFunction function)
+    private static Func<HttpContext, Task<IResult?>> Invoker(HttpFunction function, IServiceProvider services)
     {
         var method = function.Method;
         var context = Expression.Parameter(typeof(HttpContext), "context");
@@ -76,7 +77,7 @@ public static class DevelopmentServer
         {
             var factory = ActivatorUtilities.CreateFactory(method.DeclaringType!, Type.EmptyTypes);
             instance = Expression.Convert(
-                Expression.Invoke(Expression.Constant(factory), Expression.Property(context, nameof(HttpContext.RequestServices)), Expression.Constant(null, typeof(object[]))),
+                Expression.Invoke(Expression.Constant(factory), Expression.Constant(services), Expression.Constant(null, typeof(object[]))),
                 method.DeclaringType!);
         }
         var arguments = method.GetParameters().Select((p, i) => i == 0
