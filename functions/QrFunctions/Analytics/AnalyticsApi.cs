@@ -60,7 +60,8 @@ public sealed class AnalyticsApi(StorageAccount storage)
         var teamId = context.Caller().TeamId;
         var stats = storage.Table(storage.Names.ScanStats);
         var (visibility, _) = await VisibilityAsync(storage, stats, teamId, qrId, ct);
-        if (visibility == Visibility.NotVisible) throw ApiProblem.NotFound("QR code not found.");
+        // The public client (QRTRAC's OpenAPI) answers an unknown or foreign code with 400 and this message.
+        if (visibility == Visibility.NotVisible) throw ApiProblem.BadRequest("Invalid QR ID or unauthorized");
         var scans = new List<JsonObject>();
         if (visibility == Visibility.Scanned)
         {

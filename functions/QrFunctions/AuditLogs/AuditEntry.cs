@@ -22,12 +22,22 @@ public sealed class AuditEntry : ITableEntity
     public string Id { get; set; } = "";
     public string ActorType { get; set; } = "api";
     public string ActorId { get; set; } = "";
+    /// <summary>The person who acted (the member a user key belongs to); null for workspace keys, the operator and the system.</summary>
+    public string? ActorEmail { get; set; }
     public string Action { get; set; } = "";
     public string ResourceType { get; set; } = "";
     public string ResourceId { get; set; } = "";
     /// <summary>JSON {"field": {"before": …, "after": …}} of changed fields only, secrets redacted.</summary>
     public string Changes { get; set; } = "{}";
     public long CreatedAtMs { get; set; }
+
+    /// <summary>An entry of a call: the key that acted and, for a user key, the person it belongs to.</summary>
+    public static AuditEntry For(string partition, Auth.Caller caller, string action, string resourceType, string resourceId, JsonObject? changes)
+    {
+        var entry = For(partition, caller.ActorType, caller.ActorId, action, resourceType, resourceId, changes);
+        entry.ActorEmail = caller.Key.UserEmail;
+        return entry;
+    }
 
     /// <summary>Builds an entry for <paramref name="partition"/>; add it to the batch that makes the change.</summary>
     public static AuditEntry For(string partition, string actorType, string actorId, string action, string resourceType, string resourceId, JsonObject? changes)

@@ -18,7 +18,7 @@ namespace QrFunctions.AuditLogs;
 [ApiAccess(ApiSurface.V1), Tags("Audit logs")]
 public sealed class AuditLogsApi(StorageAccount storage)
 {
-    [Function("AuditLogsList"), EndpointSummary("Audit entries of the workspace: filter by resource_type, resource_id, action; cursor paging")]
+    [Function("AuditLogsList"), OwnerReachesArchivedTeam, EndpointSummary("Audit entries of the workspace: filter by resource_type, resource_id, action; cursor paging")]
     public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "v1/audit-logs")] HttpRequest req)
     {
         var context = req.HttpContext;
@@ -61,7 +61,7 @@ public sealed class AuditLogsApi(StorageAccount storage)
 
     public static object View(AuditEntry e) => new
     {
-        id = e.Id, actor_type = e.ActorType, actor_id = e.ActorId, action = e.Action, resource_type = e.ResourceType, resource_id = e.ResourceId,
+        id = e.Id, actor_type = e.ActorType, actor_id = e.ActorId, actor_email = e.ActorEmail, action = e.Action, resource_type = e.ResourceType, resource_id = e.ResourceId,
         changes = JsonNode.Parse(e.Changes), created_at = OrganizationsApi.Iso(e.CreatedAtMs),
     };
 }

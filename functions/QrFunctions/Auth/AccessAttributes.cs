@@ -51,6 +51,13 @@ public sealed class TeamFromRouteAttribute(string parameter, int missingStatus, 
     public ApiProblem Missing() => new(MissingStatus, MissingMessage);
 }
 
+/// <summary>
+/// The organization's owner may still call it in an archived workspace (reading its audit log, which ends with the
+/// archive itself); everyone else is refused there as in any archived workspace.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, Inherited = false)]
+public sealed class OwnerReachesArchivedTeamAttribute : Attribute;
+
 /// <summary>A public function limited per client address (per instance), so it cannot be used to enumerate.</summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class LimitedPerClientAddressAttribute : Attribute;

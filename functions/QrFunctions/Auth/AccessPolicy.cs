@@ -42,15 +42,17 @@ public sealed class AccessPolicy(TenantDirectory directory, PlanCatalog plans, T
 
         var org = await directory.OrgAsync(key.OrgId);
         if (org is null || org.Deleted) throw ApiProblem.Unauthorized();
-        if (!plans.For(org).ApiAccess)
-            throw ApiProblem.Forbidden($"The {org.Plan} plan does not include API access. Upgrade to Business Plus or higher.");
+        if (!plans.For(org).Surfaces.Contains(access.Surface))
+            throw ApiProblem.Forbidden(access.Surface == ApiSurface.QrApi
+                ? $"The QR-code API needs the {plans.CheapestWith(ApiSurface.QrApi)} plan or higher; this organization is on the {org.Plan} plan."
+                : $"The organizations API needs the {plans.CheapestWith(ApiSurface.V1)} plan or higher; this organization is on the {org.Plan} plan.");
         if (access.RequiresOperator) throw ApiProblem.Forbidden("Only an operator key may do this.");
 
         // Functions about one team (/teams-api/{id}, /v1/workspaces/{id}) check the role in THAT team.
         var fromRoute = access.TeamFromRoute;
         var teamId = fromRoute is not null ? routeValue(fromRoute.Parameter) ?? "" : request.Headers[TeamHeader].ToString();
         if (teamId.Length == 0) teamId = key.HomeTeamId;
-        var (team, role) = await RoleInTeamAsync(key, org, teamId, fromRoute);
+        var (team, role) = await RoleInTeamAsync(key, org, teamId, fromRoute, access.OwnerReachesArchivedTeam);
 
         if (role < access.Least)
             throw ApiProblem.Forbidden($"This action needs the {Roles.Name(access.Least)} role; the key acts as {Roles.Name(role)}.");
@@ -73,7 +75,8 @@ public sealed class AccessPolicy(TenantDirectory directory, PlanCatalog plans, T
     }
 
     /// <summary>The team and the role <paramref name="key"/> has in it; refusals as the contract wants them.</summary>
-    public async Task<(Teams.Team Team, Role Role)> RoleInTeamAsync(ApiKey key, Organizations.Organization org, string teamId, TeamFromRouteAttribute? fromRoute = null)
+    public async Task<(Teams.Team Team, Role Role)> RoleInTeamAsync(ApiKey key, Organizations.Organization org, string teamId, TeamFromRouteAttribute? fromRoute = null,
+        bool ownerReachesArchived = false)
     {
         var team = await directory.TeamAsync(teamId);
         if (team is null || team.OrgId != org.Id)
@@ -81,7 +84,11 @@ public sealed class AccessPolicy(TenantDirectory directory, PlanCatalog plans, T
         if (team.Archived)
         {
             if (key.Scope == KeyScopes.Workspace) throw ApiProblem.Unauthorized();
-            throw ApiProblem.Forbidden("This workspace is archived.");
+            // The organization's owner: owner in the archived team or in the key's own (owner is never assigned through the API).
+            var owner = ownerReachesArchived && key.UserEmail is { } email
+                && (await directory.MembershipAsync(team.Id, email) is { Role: "owner" } || await directory.MembershipAsync(key.HomeTeamId, email) is { Role: "owner", Status: "active" });
+            if (!owner) throw ApiProblem.Forbidden("This workspace is archived.");
+            return (team, Role.Owner);
         }
         if (key.Scope == KeyScopes.Workspace)
         {

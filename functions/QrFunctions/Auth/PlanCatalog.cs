@@ -6,7 +6,10 @@ namespace QrFunctions.Auth;
 /// <summary>What one plan allows. Null limits mean unlimited.</summary>
 public sealed record PlanLimits
 {
-    public bool ApiAccess { get; init; }
+    /// <summary>Its place among the plans, cheapest first (configuration keys come back sorted by name, not by price).</summary>
+    public int Tier { get; init; }
+    /// <summary>The API surfaces the plan may call: seed 000 puts the QR-code API at Business Plus and up; /v1 comes with the paid plans.</summary>
+    public IReadOnlyList<Api.ApiSurface> Surfaces { get; init; } = [];
     public double RequestsPerSecond { get; init; } = 1;
     /// <summary>Largest burst the token bucket admits at once (defaults to one second's worth).</summary>
     public double? Burst { get; init; }
@@ -27,6 +30,10 @@ public sealed class PlanCatalog(IConfiguration configuration)
     public IReadOnlyCollection<string> Names => _plans.Keys;
 
     public bool Exists(string plan) => _plans.ContainsKey(plan);
+
+    /// <summary>The cheapest plan that includes <paramref name="surface"/>, for the refusal message.</summary>
+    public string CheapestWith(Api.ApiSurface surface) =>
+        _plans.Where(p => p.Value.Surfaces.Contains(surface)).OrderBy(p => p.Value.Tier).Select(p => p.Key).FirstOrDefault() ?? "none";
 
     // Merged limits per (plan, overrides): every authenticated call asks, and the JSON merge is not free.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), PlanLimits> _merged = new();

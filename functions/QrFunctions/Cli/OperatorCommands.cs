@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using QrFunctions.Auth;
 using QrFunctions.Hosting;
 using QrFunctions.Organizations;
@@ -12,6 +13,8 @@ namespace QrFunctions.Cli;
 ///   operator create-org --name N --slug S --plan P --owner-email E [--owner-name N] [--billing-email E]
 ///   operator create-operator-key [--name N]
 ///   operator usage-csv --org ORG --from YYYY-MM-DD --to YYYY-MM-DD   (billing export: day,team,key,endpoint,calls)
+///   operator set-limits --org ORG [--requests-per-second N] [--burst N] [--max-workspaces N|unlimited] [--max-qr-codes N|unlimited]
+///                                (Enterprise custom limits: the organization's plan overrides, audited)
 ///   dev-seed --out FILE          (idempotent: reuses FILE's credentials while they still work)
 /// Output is JSON on stdout.
 /// </summary>
@@ -29,6 +32,7 @@ public static class OperatorCommands
                 "operator" when args.Length >= 2 && args[1] == "create-org" => await CreateOrgAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "create-operator-key" => await CreateOperatorKeyAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "usage-csv" => await UsageCsvAsync(Options(args.Skip(2))),
+                "operator" when args.Length >= 2 && args[1] == "set-limits" => await SetLimitsAsync(Options(args.Skip(2))),
                 _ => Usage(),
             };
         }
@@ -46,6 +50,7 @@ public static class OperatorCommands
               QrFunctions operator create-org --name NAME --slug SLUG --plan PLAN --owner-email EMAIL [--owner-name NAME] [--billing-email EMAIL]
               QrFunctions operator create-operator-key [--name NAME]
               QrFunctions operator usage-csv --org ORG_ID --from YYYY-MM-DD --to YYYY-MM-DD
+              QrFunctions operator set-limits --org ORG_ID [--requests-per-second N] [--burst N] [--max-workspaces N|unlimited] [--max-qr-codes N|unlimited]
               QrFunctions dev-seed --out FILE
             """);
         return 64;
@@ -92,6 +97,55 @@ public static class OperatorCommands
         return 0;
     }
 
+    /// <summary>
+    /// Enterprise custom limits: merges the given limits into the organization's plan overrides ("unlimited" = no limit)
+    /// and records organizations.limits_updated in the organization's audit partition in the same transaction.
+    /// </summary>
+    private static async Task<int> SetLimitsAsync(Dictionary<string, string> o)
+    {
+        var services = Services();
+        var storage = services.GetRequiredService<StorageAccount>();
+        var orgId = Need(o, "org");
+        var changes = new Dictionary<string, string>
+        {
+            ["requests-per-second"] = "requestsPerSecond", ["burst"] = "burst", ["max-workspaces"] = "maxWorkspaces", ["max-qr-codes"] = "maxQrCodesPerTeam",
+        };
+        if (o.Keys.Except(changes.Keys.Append("org")).FirstOrDefault() is { } unknown) throw Api.ApiProblem.BadRequest($"Unknown option --{unknown}.");
+        if (!o.Keys.Any(changes.ContainsKey)) throw Api.ApiProblem.BadRequest("Give at least one limit to set.");
+        var row = await storage.Orgs.GetEntityIfExistsAsync<Organization>(orgId, Organization.Row);
+        var org = row.HasValue ? row.Value! : throw Api.ApiProblem.NotFound($"Organization {orgId} not found.");
+        var before = string.IsNullOrEmpty(org.PlanOverrides) ? new JsonObject() : JsonNode.Parse(org.PlanOverrides)!.AsObject();
+        var after = (JsonObject)before.DeepClone();
+        foreach (var (option, field) in changes)
+        {
+            if (!o.TryGetValue(option, out var value)) continue;
+            var isMaximum = field.StartsWith("max", StringComparison.Ordinal);
+            if (isMaximum && value == "unlimited")
+            {
+                after[field] = null;
+                continue;
+            }
+            if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) || n <= 0 || (isMaximum && n != Math.Floor(n)))
+                throw Api.ApiProblem.BadRequest(isMaximum ? $"--{option} must be a whole number above 0, or unlimited." : $"--{option} must be a number above 0.");
+            after[field] = n;
+        }
+        org.PlanOverrides = after.ToJsonString();
+        org.UpdatedAt = Clock.NowMs();
+        await AuditLogs.AuditEntry.CommitAsync(storage.Orgs,
+        [
+            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.UpdateReplace, org, org.ETag),
+            new Azure.Data.Tables.TableTransactionAction(Azure.Data.Tables.TableTransactionActionType.Add, AuditLogs.AuditEntry.For(orgId, "operator", "operator",
+                "organizations.limits_updated", "organizations", orgId, new JsonObject { ["plan_overrides"] = new JsonObject { ["before"] = before, ["after"] = after.DeepClone() } })),
+        ], CancellationToken.None);
+        var limits = services.GetRequiredService<PlanCatalog>().For(org);
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            orgId, plan = org.Plan, overrides = after,
+            effective = new { requestsPerSecond = limits.RequestsPerSecond, burst = limits.Burst ?? limits.RequestsPerSecond, maxWorkspaces = limits.MaxWorkspaces, maxQrCodesPerTeam = limits.MaxQrCodesPerTeam },
+        }, Indented));
+        return 0;
+    }
+
     /// <summary>Seeds the development organization once; later runs print the same credentials if they still authenticate.</summary>
     private static async Task<int> DevSeedAsync(Dictionary<string, string> o)
     {
@@ -119,7 +173,7 @@ public static class OperatorCommands
             var link = storage.Orgs.QueryAsync<Teams.WorkspaceLink>(TableQueries.PrefixFilter(orgId!, Teams.WorkspaceLink.RowPrefix));
             var teamId = "";
             await foreach (var l in link) { teamId = l.TeamId; break; }
-            var key = await OrganizationSetup.IssueUserKeyAsync(storage, orgId, teamId, DevOwner, "Owner key (re-issued by dev-seed)", "operator", null);
+            var key = await ApiKeys.PersonalKeys.IssueAsync(storage, orgId, teamId, DevOwner, "Owner key (re-issued by dev-seed)", "operator", null);
             credentials = new { orgId, teamId, ownerEmail = DevOwner, clientId = key.KeyId, clientSecret = key.Secret, bearerToken = key.BearerToken };
         }
         else

@@ -8,7 +8,8 @@ using QrFunctions.Auth;
 namespace QrFunctions.Hosting;
 
 /// <summary>What an HTTP function declares about its callers, resolved once from its attributes.</summary>
-public sealed record FunctionAccess(ApiSurface Surface, bool IsPublic, Role Least, TeamFromRouteAttribute? TeamFromRoute, bool RequiresOperator, bool LimitedPerClientAddress);
+public sealed record FunctionAccess(ApiSurface Surface, bool IsPublic, Role Least, TeamFromRouteAttribute? TeamFromRoute, bool RequiresOperator, bool LimitedPerClientAddress,
+    bool OwnerReachesArchivedTeam = false);
 
 /// <summary>An HTTP-triggered function: its route (no leading slash, as the host takes it) and lowercase methods.</summary>
 public sealed record HttpFunction(string Name, MethodInfo Method, string Route, IReadOnlyList<string> Methods, FunctionAccess Access,
@@ -102,7 +103,8 @@ public sealed class FunctionCatalog
         var access = declared switch
         {
             ApiAccessAttribute a => new FunctionAccess(a.Surface, false, method.GetCustomAttribute<RequiresAttribute>()?.Role ?? a.Least, teamFromRoute,
-                method.GetCustomAttribute<RequiresOperatorAttribute>() is not null, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null),
+                method.GetCustomAttribute<RequiresOperatorAttribute>() is not null, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null,
+                method.GetCustomAttribute<OwnerReachesArchivedTeamAttribute>() is not null),
             PublicAttribute p => new FunctionAccess(p.Surface, true, Role.Viewer, null, false, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null),
             _ => throw new UnreachableException(),
         };

@@ -65,6 +65,8 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     private static async Task AddToTeamAsync(Caller caller, Team team, string name, string email, Role role, StorageAccount storage, TenantDirectory directory, IConfiguration config,
         WebhookPublisher webhooks, CancellationToken ct)
     {
+        // A person belongs to one organization; the public client expects 400 "user from different org".
+        if (await BelongsToAnotherOrganizationAsync(storage, directory, email, team.OrgId, ct)) throw ApiProblem.BadRequest("user from different org");
         var existing = await storage.TeamData.GetEntityIfExistsAsync<Membership>(team.Id, Membership.RowOf(email), cancellationToken: ct);
         var now = Clock.NowMs();
         if (existing.HasValue)
@@ -78,7 +80,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
             await AuditEntry.CommitAsync(storage.TeamData,
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
-                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.updated", "members", email, changes)),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "members.updated", "members", email, changes)),
             ], ct);
             // Re-adding also repairs the derived users row if a crash once left it unwritten.
             await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
@@ -97,7 +99,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         var batch = new List<TableTransactionAction>
         {
             new(TableTransactionActionType.Add, added),
-            new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "members.added", "members", email,
+            new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "members.added", "members", email,
                 new JsonObject { ["role"] = new JsonObject { ["before"] = null, ["after"] = Roles.Name(role) }, ["status"] = new JsonObject { ["before"] = null, ["after"] = status } })),
         };
         string? token = null;
@@ -131,6 +133,14 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     }
 
     /// <summary>The member's teams in this organization other than <paramref name="exceptTeamId"/>, with their status there.</summary>
+    /// <summary>Whether the person is a member of a team of another organization that still exists.</summary>
+    private static async Task<bool> BelongsToAnotherOrganizationAsync(StorageAccount storage, TenantDirectory directory, string email, string orgId, CancellationToken ct)
+    {
+        await foreach (var link in storage.Users.QueryAsync<UserTeam>(TableQueries.PrefixFilter(email, UserTeam.RowPrefix), cancellationToken: ct))
+            if (link.OrgId != orgId && await directory.OrgAsync(link.OrgId) is { Deleted: false }) return true;
+        return false;
+    }
+
     private static async Task<List<Membership>> OtherMembershipsAsync(StorageAccount storage, string orgId, string email, string exceptTeamId, CancellationToken ct)
     {
         var others = new List<Membership>();
@@ -168,7 +178,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
-            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId,
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller,
                 status == "paused" ? "members.paused" : "members.activated", "members", email,
                 new JsonObject { ["status"] = new JsonObject { ["before"] = before, ["after"] = status } })),
         ], context.RequestAborted);
@@ -193,7 +203,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, member, member.ETag),
-            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "members.role_changed", "members", email,
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller, "members.role_changed", "members", email,
                 new JsonObject { ["role"] = new JsonObject { ["before"] = before, ["after"] = member.Role } })),
         ], context.RequestAborted);
         directory.ForgetMembership(caller.TeamId, email);
@@ -222,7 +232,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         await storage.TeamData.SubmitTransactionAsync(
         [
             new TableTransactionAction(TableTransactionActionType.Delete, member, ETag.All),
-            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, caller.ActorType, caller.ActorId, action, "members", member.Email,
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, caller, action, "members", member.Email,
                 new JsonObject { ["role"] = new JsonObject { ["before"] = member.Role, ["after"] = null } })),
         ], ct);
         try { await storage.Users.DeleteEntityAsync(member.Email, UserTeam.RowPrefix + teamId, ETag.All, ct); }
@@ -239,13 +249,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         var all = (await OtherMembershipsAsync(storage, caller.OrgId, email, caller.TeamId, context.RequestAborted)).Append(here).ToList();
         if (all.Any(m => m.Role == "owner")) throw ApiProblem.BadRequest("An owner cannot be deleted.");
         // Keys first: once the memberships are gone a key could not act anyway, but a revoked key is explicit.
-        await foreach (var key in storage.ApiKeys.QueryAsync<ApiKey>(k => k.OrgId == caller.OrgId && k.UserEmail == email, cancellationToken: context.RequestAborted))
-        {
-            key.Revoked = true;
-            key.RevokedAt = Clock.NowMs();
-            await storage.ApiKeys.UpdateEntityAsync(key, key.ETag, TableUpdateMode.Replace, context.RequestAborted);
-            directory.ForgetKey(key.Id);
-        }
+        await ApiKeys.PersonalKeys.RevokeAllAsync(storage, directory, caller.OrgId, email, context.RequestAborted);
         foreach (var m in all)
         {
             await RemoveFromTeamAsync(storage, caller, m.TeamId, m, "members.deleted", context.RequestAborted);
@@ -309,7 +313,16 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     /// <summary>A team named in a bulk request that the key cannot see answers as one named in the path would.</summary>
     private static readonly TeamFromRouteAttribute BulkTeam = new("id", 400, TeamsApi.TeamNotFound);
 
-    internal static async Task<string> JoinAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
+    /// <summary>An accepted invitation: the team joined and the member's personal key (its secret is shown only once).</summary>
+    internal sealed record Joined(string TeamId, string TeamName, string Email, IssuedKey Key);
+
+    /// <summary>
+    /// Accepts an invitation: the member becomes active and receives a personal key acting with their role in every
+    /// team of the organization where they are active. The key is stored first and the membership then changes in one
+    /// transaction with both audit entries; a crash in between leaves a key of a member who is still only invited
+    /// (it can do nothing) and a token that still works.
+    /// </summary>
+    internal static async Task<Joined> JoinAsync(string token, StorageAccount storage, TenantDirectory directory, CancellationToken ct)
     {
         var dot = token.IndexOf('.');
         if (dot <= 0 || token.Length > 200) throw ApiProblem.BadRequest("This invitation link is not valid.");
@@ -327,22 +340,31 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         joined.Status = "active";
         joined.UpdatedAt = Clock.NowMs();
         invite.Value["Used"] = true;
+        var key = await ApiKeys.PersonalKeys.IssueAsync(storage, team.OrgId, teamId, email, "Personal key", "invitation", null, ct);
+        var joinedEntry = AuditEntry.For(teamId, "user", email, "members.joined", "members", email,
+            new JsonObject { ["status"] = new JsonObject { ["before"] = "invited", ["after"] = "active" } });
+        var keyEntry = AuditEntry.For(teamId, "user", email, "api_keys.created", "api_keys", key.KeyId,
+            new JsonObject { ["name"] = new JsonObject { ["before"] = null, ["after"] = "Personal key" }, ["scope"] = new JsonObject { ["before"] = null, ["after"] = KeyScopes.User } });
+        joinedEntry.ActorEmail = keyEntry.ActorEmail = email;
         try
         {
             await storage.TeamData.SubmitTransactionAsync(
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, invite.Value, invite.Value.ETag),
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, joined, joined.ETag),
-                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(teamId, "user", email, "members.joined", "members", email,
-                    new JsonObject { ["status"] = new JsonObject { ["before"] = "invited", ["after"] = "active" } })),
+                new TableTransactionAction(TableTransactionActionType.Add, joinedEntry),
+                new TableTransactionAction(TableTransactionActionType.Add, keyEntry),
             ], ct);
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 412)
         {
+            // Another tab accepted first: that acceptance has its key, this one's must not work.
+            var issued = (await storage.ApiKeys.GetEntityAsync<ApiKey>(key.KeyId, ApiKey.Row, cancellationToken: ct)).Value;
+            await ApiKeys.PersonalKeys.RevokeAsync(storage, directory, issued, ct);
             throw ApiProblem.BadRequest("This invitation link was used already.");
         }
         directory.ForgetMembership(teamId, email);
-        return team.Name;
+        return new Joined(teamId, team.Name, email, key);
     }
 }
 
@@ -353,11 +375,15 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
 [Public(ApiSurface.QrApi), Tags("Team members")]
 public sealed class InvitesApi(StorageAccount storage, TenantDirectory directory)
 {
-    [Function("InvitesAccept"), EndpointSummary("Accept an invitation (the token from the invitation mail)")]
+    [Function("InvitesAccept"), EndpointSummary("Accept an invitation (the token from the invitation mail); the answer holds your personal key, shown once")]
     public async Task<IResult> AcceptAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/invites/{token}/accept")] HttpRequest req, string token)
     {
-        await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
-        return Envelope.Success();
+        var joined = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
+        return Envelope.Ok(new
+        {
+            teamId = joined.TeamId, email = joined.Email,
+            clientId = joined.Key.KeyId, clientSecret = joined.Key.Secret, bearerToken = joined.Key.BearerToken,
+        });
     }
 
     [Function("InvitesPage"), EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
@@ -370,8 +396,12 @@ public sealed class InvitesApi(StorageAccount storage, TenantDirectory directory
     {
         try
         {
-            var team = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
-            return InvitePage("Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
+            var joined = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
+            string E(string s) => WebUtility.HtmlEncode(s);
+            return InvitePage("Welcome",
+                $"<p>You joined {E(joined.TeamName)}. Your personal API key is below; it is shown only this once, so keep it now.</p>"
+                + $"<dl><dt>x-request-team-id</dt><dd><code>{E(joined.TeamId)}</code></dd><dt>x-request-client-id</dt><dd><code>{E(joined.Key.KeyId)}</code></dd>"
+                + $"<dt>x-request-client-secret</dt><dd><code>{E(joined.Key.Secret)}</code></dd><dt>Authorization: Bearer</dt><dd><code>{E(joined.Key.BearerToken)}</code></dd></dl>");
         }
         catch (ApiProblem problem)
         {

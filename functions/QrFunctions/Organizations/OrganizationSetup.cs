@@ -58,20 +58,8 @@ public static class OrganizationSetup
         // The first workspace never counts against the plan: every organization has one.
         var team = await TeamCreation.CreateAsync(storage, org, new TeamDraft("Default workspace", "default"), new PlanLimits { MaxWorkspaces = null },
             actorId, ownerEmail, ownerName, ct);
-        var key = await IssueUserKeyAsync(storage, org.Id, team.Id, ownerEmail, "Owner key", actorId, null, ct);
+        var key = await ApiKeys.PersonalKeys.IssueAsync(storage, org.Id, team.Id, ownerEmail, "Owner key", actorId, null, ct);
         return new CreatedOrganization(org, team, ownerEmail.ToLowerInvariant(), key);
-    }
-
-    /// <summary>Stores a new user-bound key (hash only) and returns its one-time secret.</summary>
-    public static async Task<IssuedKey> IssueUserKeyAsync(StorageAccount storage, string orgId, string homeTeamId, string email, string name, string actorId, long? expiresAt, CancellationToken ct = default)
-    {
-        var issued = KeySecrets.Issue();
-        await storage.ApiKeys.AddEntityAsync(new ApiKey
-        {
-            PartitionKey = issued.KeyId, OrgId = orgId, HomeTeamId = homeTeamId, Scope = KeyScopes.User, UserEmail = email.ToLowerInvariant(),
-            Name = name, SecretHash = KeySecrets.Hash(issued.Secret), CreatedAt = Clock.NowMs(), CreatedBy = actorId, ExpiresAt = expiresAt,
-        }, ct);
-        return issued;
     }
 
     /// <summary>An operator key may create organizations and nothing else.</summary>

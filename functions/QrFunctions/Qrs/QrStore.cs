@@ -116,7 +116,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             var actions = new List<TableTransactionAction> { new(TableTransactionActionType.Add, row) };
             actions.AddRange(QrKeys.Indexes(qrId, now, now, Name(doc)).Select(k => Add(team.Id, k, qrId)));
             actions.Add(ChangeRow(team.Id, doc, deleted: false));
-            actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "codes.created", "codes", qrId,
+            actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "codes.created", "codes", qrId,
                 AuditEntry.Diff(null, doc, "createdAt", "updatedAt", "createdBy", "updatedBy"))));
             await SubmitWithCounterAsync(team.Id, actions, +1, ct);
 
@@ -170,7 +170,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
                 actions.AddRange(newKeys.Except(oldKeys).Select(k => Add(team.Id, k, qrId)));
                 actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
                 actions.Add(ChangeRow(team.Id, doc, deleted: false));
-                actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, action, "codes", qrId,
+                actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, action, "codes", qrId,
                     AuditEntry.Diff(before, doc, "updatedAt", "updatedBy"))));
                 await storage.TeamData.SubmitTransactionAsync(actions, ct);
 
@@ -216,7 +216,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             .Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(team.Id, k), ETag.All)));
         actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
         actions.Add(ChangeRow(team.Id, doc, deleted: true));
-        actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller.ActorType, caller.ActorId, "codes.deleted", "codes", qrId,
+        actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "codes.deleted", "codes", qrId,
             new JsonObject { ["deleted"] = new JsonObject { ["before"] = false, ["after"] = true } })));
         try
         {

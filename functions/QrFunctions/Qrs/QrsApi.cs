@@ -19,8 +19,8 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
     [Function("QrsAvailability"), Public, LimitedPerClientAddress, EndpointSummary("Is a displayId free? (no credentials)")]
     public async Task<IResult> AvailabilityAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/availability/{displayId}")] HttpRequest req, string displayId)
     {
-        if (!QrRequest.IsValidDisplayId(displayId))
-            return Results.Json(new { success = false, message = "displayId must match ^[a-zA-Z0-9\\-_.~%]+$." }, ApiJson.QrApi);
+        // An id that breaks the pattern is the caller's error: 400 "Invalid ID format", as the public client expects.
+        if (!QrRequest.IsValidDisplayId(displayId)) throw ApiProblem.BadRequest("Invalid ID format");
         var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, ["State"], req.HttpContext.RequestAborted);
         return route.HasValue
             ? Results.Json(new { success = false, message = "displayId already exists!" }, ApiJson.QrApi)
@@ -44,7 +44,9 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
         var caller = context.Caller();
         var body = await RequestJson.ReadObjectAsync(context, allowEmpty: true);
         var name = body.OptionalString("name", 255);
-        var source = await store.GetLiveAsync(caller.TeamId, id, context.RequestAborted);
+        // An unknown or foreign code: 400 "Invalid QR or unauthorized", as the public client expects.
+        var source = await store.FindAsync(caller.TeamId, id, context.RequestAborted) is { Deleted: false } found
+            ? found : throw ApiProblem.BadRequest("Invalid QR or unauthorized");
         var copy = (JsonObject)source.Doc.DeepClone();
         foreach (var f in QrRequest.ServerFields) copy.Remove(f);
         copy.Remove("displayId"); // a fresh, generated one: two codes can never share a link

@@ -39,7 +39,7 @@ public static partial class TeamCreation
     /// template, owner membership, audit entry) in one transaction.
     /// </summary>
     public static async Task<Team> CreateAsync(StorageAccount storage, Organization org, TeamDraft draft, PlanLimits limits,
-        string actorId, string? ownerEmail = null, string? ownerName = null, CancellationToken ct = default, Role creatorRole = Role.Owner)
+        string actorId, string? ownerEmail = null, string? ownerName = null, CancellationToken ct = default, Role creatorRole = Role.Owner, string? actorEmail = null)
     {
         var slug = draft.Slug ?? SlugFrom(draft.Name);
         var teamId = Ids.New("ws");
@@ -87,12 +87,14 @@ public static partial class TeamCreation
             UpdatedAt = now,
             UpdatedBy = actorId,
         };
+        var created = AuditEntry.For(teamId, "api", actorId, "workspaces.created", "workspaces", teamId,
+            new JsonObject { ["name"] = new JsonObject { ["before"] = null, ["after"] = draft.Name }, ["slug"] = new JsonObject { ["before"] = null, ["after"] = slug } });
+        created.ActorEmail = actorEmail;
         var batch = new List<TableTransactionAction>
         {
             new(TableTransactionActionType.Add, team),
             new(TableTransactionActionType.Add, DesignTemplate.DefaultFor(teamId, now)),
-            new(TableTransactionActionType.Add, AuditEntry.For(teamId, "api", actorId, "workspaces.created", "workspaces", teamId,
-                new JsonObject { ["name"] = new JsonObject { ["before"] = null, ["after"] = draft.Name }, ["slug"] = new JsonObject { ["before"] = null, ["after"] = slug } })),
+            new(TableTransactionActionType.Add, created),
         };
         if (ownerEmail is not null)
             batch.Add(new(TableTransactionActionType.Add, new Membership

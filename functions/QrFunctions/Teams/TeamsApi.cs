@@ -40,7 +40,7 @@ public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory dir
     {
         var context = req.HttpContext;
         var caller = context.Caller();
-        var teams = new List<JsonObject>();
+        var teams = new List<Team>();
         if (caller.Key.Scope == KeyScopes.User && caller.Key.UserEmail is { } email)
         {
             await foreach (var link in storage.Users.QueryAsync<UserTeam>(TableQueries.PrefixFilter(email, UserTeam.RowPrefix), cancellationToken: context.RequestAborted))
@@ -48,14 +48,16 @@ public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory dir
                 if (link.OrgId != caller.OrgId) continue;
                 var team = await directory.TeamAsync(link.TeamId);
                 var member = await directory.MembershipAsync(link.TeamId, email);
-                if (team is { Archived: false } && member is { Status: "active" }) teams.Add(View(team));
+                if (team is { Archived: false } && member is { Status: "active" }) teams.Add(team);
             }
         }
         else
         {
-            teams.Add(View(caller.Team!));
+            teams.Add(caller.Team!);
         }
-        return Envelope.OkNode(new JsonArray(teams.ToArray<JsonNode>()));
+        // With their members, as GET /teams-api/{id} and the public client's Team schema have them.
+        var views = await Task.WhenAll(teams.Select(async t => (JsonNode)View(t, await MembersAsync(t.Id, context.RequestAborted))));
+        return Envelope.OkNode(new JsonArray(views));
     }
 
     [Function("TeamsCreate"), Requires(Role.Admin), EndpointSummary("Create a team in the organization")]
@@ -71,8 +73,16 @@ public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory dir
             ? (caller.Key.UserEmail, caller.Role == Role.Owner ? Role.Owner : Role.Admin)
             : (await OwnerOfAsync(storage, caller.TeamId, context.RequestAborted), Role.Owner);
         var team = await TeamCreation.CreateAsync(storage, caller.Org!, new TeamDraft(name, null), plans.For(caller.Org!), caller.ActorId,
-            email, null, context.RequestAborted, role);
+            email, null, context.RequestAborted, role, caller.Key.UserEmail);
         return Envelope.OkNode(View(team));
+    }
+
+    private async Task<List<Membership>> MembersAsync(string teamId, CancellationToken ct)
+    {
+        var members = new List<Membership>();
+        await foreach (var m in storage.TeamData.QueryAsync<Membership>(TableQueries.PrefixFilter(teamId, Membership.RowPrefix), cancellationToken: ct))
+            members.Add(m);
+        return members;
     }
 
     private static async Task<string?> OwnerOfAsync(StorageAccount storage, string teamId, CancellationToken ct)
@@ -87,10 +97,7 @@ public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory dir
     {
         var context = req.HttpContext;
         var team = context.Caller().Team!;
-        var members = new List<Membership>();
-        await foreach (var m in storage.TeamData.QueryAsync<Membership>(TableQueries.PrefixFilter(team.Id, Membership.RowPrefix), cancellationToken: context.RequestAborted))
-            members.Add(m);
-        return Envelope.OkNode(View(team, members));
+        return Envelope.OkNode(View(team, await MembersAsync(team.Id, context.RequestAborted)));
     }
 
     [Function("TeamsRename"), TeamFromRoute("id", 400, TeamNotFound), Requires(Role.Admin), EndpointSummary("Rename a team")]
@@ -150,7 +157,7 @@ public sealed partial class TeamsApi(StorageAccount storage, TenantDirectory dir
             await storage.TeamData.SubmitTransactionAsync(
             [
                 new TableTransactionAction(TableTransactionActionType.UpdateReplace, current, current.ETag),
-                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(current.Id, caller.ActorType, caller.ActorId, action, "workspaces", current.Id,
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(current.Id, caller, action, "workspaces", current.Id,
                     AuditEntry.Diff(before, after, "updatedAt", "updatedBy", "eTag", "timestamp"))),
             ], context.RequestAborted);
         }

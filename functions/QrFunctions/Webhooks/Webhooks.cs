@@ -164,7 +164,7 @@ public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, W
         await storage.TeamData.SubmitTransactionAsync(
         [
             new TableTransactionAction(TableTransactionActionType.Add, row),
-            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "webhooks.created", "webhooks", id,
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller, "webhooks.created", "webhooks", id,
                 new JsonObject { ["url"] = new JsonObject { ["before"] = null, ["after"] = uri.ToString() } })),
         ], context.RequestAborted);
         publisher.Forget(caller.TeamId);
@@ -192,7 +192,7 @@ public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, W
             await storage.TeamData.SubmitTransactionAsync(
             [
                 new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(caller.TeamId, WebhookRows.RowPrefix + id), ETag.All),
-                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller.ActorType, caller.ActorId, "webhooks.deleted", "webhooks", id, null)),
+                new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(caller.TeamId, caller, "webhooks.deleted", "webhooks", id, null)),
             ], context.RequestAborted);
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 404)

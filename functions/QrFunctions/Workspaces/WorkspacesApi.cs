@@ -57,7 +57,7 @@ public sealed partial class WorkspacesApi(StorageAccount storage, TenantDirector
             Validated(body.OptionalString("primary_color", 7), Color(), "primary_color must be #RRGGBB."),
             body.OptionalString("custom_domain", 253) is { } d ? TeamsApi.NormalizeHost(d, "custom_domain") : null);
         var team = await TeamCreation.CreateAsync(storage, caller.Org!, draft, plans.For(caller.Org!), caller.ActorId,
-            caller.Key.Scope == KeyScopes.User ? caller.Key.UserEmail : null, null, context.RequestAborted);
+            caller.Key.Scope == KeyScopes.User ? caller.Key.UserEmail : null, null, context.RequestAborted, actorEmail: caller.Key.UserEmail);
         return Envelope.V1(View(team), 201);
     }
 
@@ -103,7 +103,7 @@ public sealed partial class WorkspacesApi(StorageAccount storage, TenantDirector
         await AuditEntry.CommitAsync(storage.TeamData,
         [
             new TableTransactionAction(TableTransactionActionType.UpdateReplace, current, current.ETag),
-            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(id, caller.ActorType, caller.ActorId,
+            new TableTransactionAction(TableTransactionActionType.Add, AuditEntry.For(id, caller,
                 "workspaces.archived", "workspaces", id, new JsonObject { ["archived"] = new JsonObject { ["before"] = false, ["after"] = true } })),
         ], context.RequestAborted);
         directory.ForgetTeam(id);

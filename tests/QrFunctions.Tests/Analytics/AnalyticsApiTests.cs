@@ -122,7 +122,7 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
         var now = Clock.NowMs();
         var qrId = await ScannedCodeAsync(owner, now - 1000);
 
-        Assert.Equal(HttpStatusCode.NotFound, (await stranger.QrApi().GetAsync($"/api/analytics-api/detailed/{qrId}")).StatusCode);
+        await stranger.QrApi().GetAsync($"/api/analytics-api/detailed/{qrId}").ErrorAsync(HttpStatusCode.BadRequest, "Invalid QR ID or unauthorized");
         Assert.Equal(HttpStatusCode.NotFound, (await stranger.QrApi().GetAsync($"/api/analytics-api/breakdown/{qrId}")).StatusCode);
         var (_, overviews) = await PostAsync(stranger.QrApi(), "/api/analytics-api/overviews", new { qrIds = new[] { qrId } });
         Assert.Empty(overviews["data"]!.AsArray());
@@ -164,7 +164,7 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
         Assert.Equal(0, (long)overview["totalScans"]!);
         var detailed = await tenant.QrApi().GetFromJsonAsync<JsonObject>($"/api/analytics-api/detailed/{qrId}");
         Assert.Empty(detailed!["data"]!.AsArray());
-        Assert.Equal(HttpStatusCode.NotFound, (await tenant.QrApi().GetAsync($"/api/analytics-api/detailed/{Ids.New("qr")}")).StatusCode);
+        await tenant.QrApi().GetAsync($"/api/analytics-api/detailed/{Ids.New("qr")}").ErrorAsync(HttpStatusCode.BadRequest, "Invalid QR ID or unauthorized");
     }
 
     [Theory]

@@ -140,7 +140,7 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     public async Task AnExpiredKeyIsUnauthorizedAndBadKeyRequestsAreRefused()
     {
         var tenant = await service.NewTenantAsync();
-        var issued = await QrFunctions.Organizations.OrganizationSetup.IssueUserKeyAsync(service.Storage, tenant.OrgId, tenant.TeamId, tenant.OwnerEmail, "old", "test",
+        var issued = await QrFunctions.ApiKeys.PersonalKeys.IssueAsync(service.Storage, tenant.OrgId, tenant.TeamId, tenant.OwnerEmail, "old", "test",
             DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds());
         Assert.Equal(HttpStatusCode.Unauthorized, (await tenant.QrApi(issued).GetAsync("/api/qr-templates-api")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await tenant.V1().PostJsonAsync("/v1/api-keys", new { name = "x", expires_at = "2001-01-01T00:00:00Z" })).StatusCode);

@@ -124,9 +124,31 @@ public class PublishedPackageTests(PublishedPackageTests.Package package) : ICla
         var org = await package.Storage.Orgs.GetEntityAsync<Organization>(orgId, Organization.Row);
         Assert.Equal(slug, org.Value.Slug);
         Assert.StartsWith("qr3_sk_", created["bearerToken"]!.GetValue<string>());
+
+        // Enterprise custom limits: set by the operator, in effect on the next call, and in the owner's audit log.
+        var environment = new Dictionary<string, string>
+        {
+            ["AzureWebJobsStorage"] = Environment.GetEnvironmentVariable("AzureWebJobsStorage") ?? Storage.StorageConnection.AzuriteConnectionString,
+            ["Storage__Prefix"] = package.Prefix,
+        };
+        var limits = JsonNode.Parse(await RunAsync(Path.Combine(package.Root, "QrFunctions"),
+            ["operator", "set-limits", "--org", orgId, "--requests-per-second", "300", "--max-workspaces", "40"], package.Root, environment))!;
+        Assert.Equal(300, limits["effective"]!["requestsPerSecond"]!.GetValue<double>());
+        Assert.Equal(40, limits["effective"]!["maxWorkspaces"]!.GetValue<int>());
+        var owner = package.Anonymous();
+        owner.DefaultRequestHeaders.Authorization = new("Bearer", created["bearerToken"]!.GetValue<string>());
+        var response = await owner.GetAsync("/v1/audit-logs?resource_type=organizations&action=organizations.limits_updated");
+        Assert.Equal("300", response.Headers.GetValues("X-RateLimit-Limit").Single());
+        var entry = Assert.Single(JsonNode.Parse(await response.Content.ReadAsStringAsync())!["data"]!.AsArray())!;
+        Assert.Equal("operator", entry["actor_type"]!.GetValue<string>());
+        Assert.Equal(300, entry["changes"]!["plan_overrides"]!["after"]!["requestsPerSecond"]!.GetValue<double>());
+
+        var refused = await RunAsync(Path.Combine(package.Root, "QrFunctions"), ["operator", "set-limits", "--org", orgId, "--max-workspaces", "2.5"], package.Root, environment, expectedExit: 2);
+        Assert.Contains("whole number", refused);
     }
 
-    private static async Task<string> RunAsync(string file, string[] args, string cwd, Dictionary<string, string>? environment = null)
+    /// <returns>stdout, or stderr when the command was expected to fail.</returns>
+    private static async Task<string> RunAsync(string file, string[] args, string cwd, Dictionary<string, string>? environment = null, int expectedExit = 0)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -135,7 +157,7 @@ public class PublishedPackageTests(PublishedPackageTests.Package package) : ICla
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
-        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)} failed ({p.ExitCode}):\n{await stdout}\n{await stderr}");
-        return await stdout;
+        Assert.True(p.ExitCode == expectedExit, $"{file} {string.Join(' ', args)} exited {p.ExitCode}, expected {expectedExit}:\n{await stdout}\n{await stderr}");
+        return expectedExit == 0 ? await stdout : await stderr;
     }
 }

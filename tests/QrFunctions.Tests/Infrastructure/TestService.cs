@@ -119,6 +119,36 @@ public sealed record Tenant(TestService Service, string OrgId, string TeamId, st
         return client;
     }
 
+    /// <summary>Invites a person to the team through the API (as the owner); returns their email.</summary>
+    public async Task<string> InviteAsync(Role role, string? teamId = null, string? email = null)
+    {
+        teamId ??= TeamId;
+        email ??= $"{Roles.Name(role)}-{Ids.Random(6)}@example.test".ToLowerInvariant();
+        var response = await QrApi(teamId: teamId).PutAsync($"/api/teams-api/{teamId}/members", ApiCalls.Json(new { name = email, email, role = Roles.Name(role) }));
+        Assert.True(response.IsSuccessStatusCode, $"inviting {email}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        return email;
+    }
+
+    /// <summary>
+    /// Accepts the newest invitation mailed to <paramref name="email"/> the way its recipient does: the SendEmail function
+    /// delivers the mail, the link's token is posted; returns the personal key the acceptance hands out.
+    /// </summary>
+    public async Task<IssuedKey> AcceptInvitationAsync(string email)
+    {
+        await Service.DrainQueueAsync("SendEmail");
+        var mail = (await QrFunctions.Email.EmailSender.RecentAsync(Service.Storage, email)).First(m => m.GetString("Text")?.Contains("/invite/") == true);
+        var token = System.Text.RegularExpressions.Regex.Match(mail.GetString("Text") ?? "", @"/invite/(\S+)").Groups[1].Value;
+        var data = await Service.Anonymous().PostAsync($"/api/invites/{token}/accept", null).DataAsync();
+        return new IssuedKey(data.GetProperty("clientId").GetString()!, data.GetProperty("clientSecret").GetString()!);
+    }
+
+    /// <summary>A member made through the API as a person becomes one (invited, mail delivered, link accepted), with their own key.</summary>
+    public async Task<(string Email, IssuedKey Key)> JoinedMemberAsync(Role role, string? teamId = null)
+    {
+        var email = await InviteAsync(role, teamId);
+        return (email, await AcceptInvitationAsync(email));
+    }
+
     /// <summary>Adds an active member with <paramref name="role"/> to the team and returns a key acting as them.</summary>
     public async Task<IssuedKey> MemberKeyAsync(Role role, string? teamId = null, string status = "active")
     {
@@ -130,6 +160,6 @@ public sealed record Tenant(TestService Service, string OrgId, string TeamId, st
             PartitionKey = teamId, RowKey = Membership.RowOf(email), Name = email, Role = Roles.Name(role), Status = status, CreatedAt = now, UpdatedAt = now,
         });
         await Service.Storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + teamId, OrgId = OrgId });
-        return await OrganizationSetup.IssueUserKeyAsync(Service.Storage, OrgId, teamId, email, "test key", "test", null);
+        return await QrFunctions.ApiKeys.PersonalKeys.IssueAsync(Service.Storage, OrgId, teamId, email, "test key", "test", null);
     }
 }

@@ -213,7 +213,8 @@ public class MemberLifecycleTests(TestService service) : IClassFixture<TestServi
     [Fact]
     public async Task TeamsCreatedOnEitherSurfaceCountAgainstThePlanAndArchivingFreesASlot()
     {
-        var tenant = await service.NewTenantAsync("Pro", """{"requestsPerSecond":100,"burst":100}""");
+        // The QR-code API (surface A) starts at Business Plus; three workspaces as on Pro.
+        var tenant = await service.NewTenantAsync("Business Plus", """{"requestsPerSecond":100,"burst":100,"maxWorkspaces":3}""");
         var owner = tenant.QrApi();
         await owner.PostJsonAsync("/api/teams-api", new { name = "  " }).ErrorAsync(HttpStatusCode.BadRequest, "name");
         var byOwner = await owner.PostJsonAsync("/api/teams-api", new { name = "By the owner" }).DataAsync();
@@ -221,7 +222,7 @@ public class MemberLifecycleTests(TestService service) : IClassFixture<TestServi
         var byAdmin = await tenant.QrApi(admin).PostJsonAsync("/api/teams-api", new { name = "By an admin" }).DataAsync();
         await owner.PostJsonAsync("/api/teams-api", new { name = "Fourth" }).ErrorAsync(HttpStatusCode.Forbidden, "at most 3 workspaces");
         var v1Refusal = await (await tenant.V1().PostJsonAsync("/v1/workspaces", new { name = "Fourth", slug = "fourth" })).BodyAsync();
-        Assert.Contains("Pro plan allows at most 3 workspaces", v1Refusal.GetProperty("error").GetProperty("message").GetString());
+        Assert.Contains("Business Plus plan allows at most 3 workspaces", v1Refusal.GetProperty("error").GetProperty("message").GetString());
 
         // The creator joins: the organization's owner as owner, anyone else as admin.
         string RoleIn(JsonElement team, string email) => team.GetProperty("members").EnumerateArray().Single(m => m.GetProperty("email").GetString() == email).GetProperty("role").GetString()!;

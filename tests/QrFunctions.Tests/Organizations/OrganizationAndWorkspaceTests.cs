@@ -82,7 +82,8 @@ public class OrganizationAndWorkspaceTests(TestService service) : IClassFixture<
     [Fact]
     public async Task WorkspacesAreTeamsAndCountAgainstThePlan()
     {
-        var tenant = await service.NewTenantAsync("Pro", """{"requestsPerSecond":100,"burst":100}""");
+        // Three workspaces as on Pro, on a plan that also has the QR-code API (surface A shows the same record).
+        var tenant = await service.NewTenantAsync("Business Plus", """{"requestsPerSecond":100,"burst":100,"maxWorkspaces":3}""");
         var owner = tenant.V1();
         var ws = await V1Async(await owner.PostJsonAsync("/v1/workspaces", new { name = "Kunde Bäckerei Schmidt", slug = "baeckerei-schmidt", primary_color = "#8B4513" }), HttpStatusCode.Created);
         Assert.Equal("de", ws.GetProperty("default_locale").GetString());

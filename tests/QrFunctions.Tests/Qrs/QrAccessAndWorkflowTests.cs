@@ -80,7 +80,7 @@ public class QrAccessAndWorkflowTests(ScanTestService service) : IClassFixture<S
         await mine.DeleteAsync($"/api/qrs-api/{theirs}").ErrorAsync(HttpStatusCode.NotFound);
         await mine.PutJsonAsync($"/api/qrs-api/{theirs}/tags", new { tags = new[] { "x" } }).ErrorAsync(HttpStatusCode.NotFound);
         await mine.PatchJsonAsync($"/api/qrs-api/{theirs}/title", new { title = "x" }).ErrorAsync(HttpStatusCode.NotFound);
-        await mine.PostAsync($"/api/qrs-api/duplicate/{theirs}", null).ErrorAsync(HttpStatusCode.NotFound);
+        await mine.PostAsync($"/api/qrs-api/duplicate/{theirs}", null).ErrorAsync(HttpStatusCode.BadRequest, "Invalid QR or unauthorized");
         await mine.PostAsync($"/api/qrs-api/{theirs}/image", new ByteArrayContent([1, 2, 3])).ErrorAsync(HttpStatusCode.NotFound);
         await mine.PostAsync($"/api/qrs-api/{theirs}/approve", null).ErrorAsync(HttpStatusCode.NotFound);
         var list = await mine.GetAsync("/api/qrs-api/v2/teams?search=code").DataAsync();

@@ -111,7 +111,7 @@ public class QrCrudTests(TestService service) : IClassFixture<TestService>
         var anonymous = service.Anonymous();
         Assert.Equal("available", (await anonymous.GetAsync($"/api/qrs-api/availability/{a}").DataAsync()).GetString());
         await anonymous.GetAsync($"/api/qrs-api/availability/{c}").ErrorAsync(HttpStatusCode.OK, "displayId already exists!");
-        await anonymous.GetAsync("/api/qrs-api/availability/bad%20id").ErrorAsync(HttpStatusCode.OK);
+        await anonymous.GetAsync("/api/qrs-api/availability/bad%20id").ErrorAsync(HttpStatusCode.BadRequest, "Invalid ID format");
     }
 
     [Fact]
@@ -149,6 +149,11 @@ public class QrCrudTests(TestService service) : IClassFixture<TestService>
         Assert.Equal(original.GetProperty("qrRedirectUrl").GetString(), copy.GetProperty("qrRedirectUrl").GetString());
         var noName = await client.PostAsync($"/api/qrs-api/duplicate/{original.GetProperty("id").GetString()}", null).DataAsync(HttpStatusCode.Created);
         Assert.EndsWith("(copy)", noName.GetProperty("name").GetString());
+
+        // The public client's answer for a code that is not there (unknown, or deleted): 400, not 404.
+        await client.PostAsync($"/api/qrs-api/duplicate/{QrFunctions.Storage.Ids.New("qr")}", null).ErrorAsync(HttpStatusCode.BadRequest, "Invalid QR or unauthorized");
+        await client.DeleteAsync($"/api/qrs-api/{copy.GetProperty("id").GetString()}").DataAsync();
+        await client.PostAsync($"/api/qrs-api/duplicate/{copy.GetProperty("id").GetString()}", null).ErrorAsync(HttpStatusCode.BadRequest, "Invalid QR or unauthorized");
     }
 
     [Fact]
@@ -200,7 +205,7 @@ public class QrCrudTests(TestService service) : IClassFixture<TestService>
     [Fact]
     public async Task OverThePlansCodeLimitCreationIsRefusedWithTheWordLimit()
     {
-        var tenant = await service.NewTenantAsync("Pro");
+        var tenant = await service.NewTenantAsync("Business Plus");
         var org = (await service.Storage.Orgs.GetEntityAsync<QrFunctions.Organizations.Organization>(tenant.OrgId, "org")).Value;
         org.PlanOverrides = """{"maxQrCodesPerTeam":2,"requestsPerSecond":100,"burst":100}""";
         await service.Storage.Orgs.UpdateEntityAsync(org, org.ETag);
