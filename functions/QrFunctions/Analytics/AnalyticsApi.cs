@@ -19,9 +19,10 @@ public sealed class AnalyticsApi(StorageAccount storage)
 {
     public const int DetailedDays = 30;
     public const int DetailedMaxItems = 1000;
-    public const int BulkMaxIds = 50;
-    public const int BulkMaxDays = 92;
-    public const int BulkMaxItems = 10_000;
+    public const int BulkMaxIds = 100;
+    /// <summary>Scans per page of detailed/all unless the request's limit says fewer or more (at most <see cref="BulkMaxPageSize"/>).</summary>
+    public const int BulkPageSize = 1000;
+    public const int BulkMaxPageSize = 5000;
     public const int OverviewMaxIds = 100;
     public const int BreakdownMaxDays = 366;
     private const long DayMs = 86_400_000L;
@@ -74,17 +75,25 @@ public sealed class AnalyticsApi(StorageAccount storage)
     /// <summary>Appends the code's scans in [from, to] ms, newest first, until <paramref name="limit"/> items are in <paramref name="into"/>.</summary>
     private static async Task ScansAsync(StorageAccount storage, TableClient stats, string teamId, string qrId, long from, long to, int limit, List<JsonObject> into, CancellationToken ct)
     {
+        await foreach (var row in CodeEventsNewestFirstAsync(storage, stats, qrId, from, to, ct))
+        {
+            if (row.GetString("TeamId") != teamId) continue;
+            if (into.Count >= limit) return;
+            into.Add(ScanData(qrId, row));
+        }
+    }
+
+    /// <summary>A code's events in [from, to], newest first, read lazily: the days with scans (one range query), then each day's shards as reached.</summary>
+    private static async IAsyncEnumerable<TableEntity> CodeEventsNewestFirstAsync(StorageAccount storage, TableClient stats, string qrId, long from, long to,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
         var events = storage.Table(storage.Names.ScanEvents);
         var days = await DayRowsAsync(stats, qrId, ScanStatRows.DayOf(from), ScanStatRows.DayOf(to), ct);
         foreach (var day in Enumerable.Reverse(days))
         {
             var shards = ScanEventRows.ShardsIn(day.GetInt32(ScanStatRows.EventShards));
             await foreach (var row in DayEventsNewestFirstAsync(events, qrId, day.RowKey[ScanStatRows.DayPrefix.Length..], shards, from, to, ct))
-            {
-                if (row.GetString("TeamId") != teamId) continue;
-                if (into.Count >= limit) return;
-                into.Add(ScanData(qrId, row));
-            }
+                yield return row;
         }
     }
 
@@ -127,7 +136,13 @@ public sealed class AnalyticsApi(StorageAccount storage)
         ["isBot"] = row.GetBoolean("IsBot") ?? false,
     };
 
-    [Function("AnalyticsDetailedAll"), EndpointSummary("Scans of several codes in a time window")]
+    /// <summary>
+    /// Any time range (the public client's own example asks for a year): scans of all the codes merged newest first and
+    /// answered in pages; reading stops once a page is full, so a page costs one day-row range query per code plus the
+    /// event partitions of the days it reaches, whatever the range. nextCursor (null on the last page) continues.
+    /// </summary>
+    [Function("AnalyticsDetailedAll")]
+    [EndpointSummary("Scans of up to 100 codes in any time window, newest first, in pages of limit (default 1,000, at most 5,000); nextCursor continues")]
     public async Task<IResult> DetailedAllAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = Route + "/detailed/all")] HttpRequest req)
     {
         var context = req.HttpContext;
@@ -140,19 +155,79 @@ public sealed class AnalyticsApi(StorageAccount storage)
         if (start < 0) throw ApiProblem.BadRequest("startTime must be epoch milliseconds (>= 0).");
         if (end > 9_000_000_000_000L) throw ApiProblem.BadRequest("endTime must be epoch milliseconds.");
         if (start > end) throw ApiProblem.BadRequest("startTime must not be after endTime.");
-        if (end - start > BulkMaxDays * DayMs) throw ApiProblem.BadRequest($"endTime - startTime must be at most {BulkMaxDays} days.");
+        var limit = body.OptionalLong("limit") ?? BulkPageSize;
+        if (limit is < 1 or > BulkMaxPageSize) throw ApiProblem.BadRequest($"limit must be from 1 to {BulkMaxPageSize}.");
+        var after = body.OptionalString("cursor", 1024) is { } cursor ? ScanPosition.Parse(cursor) : null;
+        if (after is not null) end = Math.Min(end, after.ScanTime);
 
         var teamId = context.Caller().TeamId;
         var stats = storage.Table(storage.Names.ScanStats);
-        var perCode = await Task.WhenAll(qrIds.Distinct().Select(async qrId =>
+        var visible = await Task.WhenAll(qrIds.Distinct().Select(async qrId => (qrId, (await VisibilityAsync(storage, stats, teamId, qrId, ct)).Item1)));
+        var streams = visible.Where(v => v.Item2 == Visibility.Scanned)
+            .Select(v => (v.qrId, Events: CodeEventsNewestFirstAsync(storage, stats, v.qrId, start, end, ct).GetAsyncEnumerator(ct))).ToList();
+        var scans = new List<JsonObject>();
+        ScanPosition? last = null;
+        var more = false;
+        try
         {
-            var list = new List<JsonObject>();
-            if ((await VisibilityAsync(storage, stats, teamId, qrId, ct)).Item1 == Visibility.Scanned)
-                await ScansAsync(storage, stats, teamId, qrId, start, end, BulkMaxItems, list, ct);
-            return list;
-        }));
-        var scans = perCode.SelectMany(l => l).OrderByDescending(s => (long)s["scanTime"]!).Take(BulkMaxItems).ToList();
-        return Envelope.Ok(scans);
+            // A k-way merge of the codes' newest-first streams, ordered by (scanTime desc, qrId, RowKey).
+            var heads = new PriorityQueue<(string QrId, IAsyncEnumerator<TableEntity> Events), ScanPosition>();
+            async Task AdvanceAsync((string QrId, IAsyncEnumerator<TableEntity> Events) stream)
+            {
+                while (await stream.Events.MoveNextAsync())
+                {
+                    var row = stream.Events.Current;
+                    var position = new ScanPosition(row.GetInt64("ScanTime") ?? 0, stream.QrId, row.RowKey);
+                    if (row.GetString("TeamId") != teamId || (after is not null && position.CompareTo(after) <= 0)) continue;
+                    heads.Enqueue(stream, position);
+                    return;
+                }
+            }
+            await Task.WhenAll(streams.Select(AdvanceAsync));
+            while (heads.TryDequeue(out var stream, out var position))
+            {
+                if (scans.Count == limit)
+                {
+                    more = true;
+                    break;
+                }
+                scans.Add(ScanData(stream.QrId, stream.Events.Current));
+                last = position;
+                await AdvanceAsync(stream);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams) await stream.Events.DisposeAsync();
+        }
+        return Results.Json(new { success = true, data = scans, nextCursor = more ? last!.Format() : null }, ApiJson.QrApi);
+    }
+
+    /// <summary>Where a page of detailed/all ended: the order is scanTime descending, then qrId, then the event's RowKey.</summary>
+    private sealed record ScanPosition(long ScanTime, string QrId, string RowKey) : IComparable<ScanPosition>
+    {
+        public int CompareTo(ScanPosition? other)
+        {
+            if (other is null) return 1;
+            var byTime = other.ScanTime.CompareTo(ScanTime); // newer first
+            if (byTime != 0) return byTime;
+            var byCode = string.CompareOrdinal(QrId, other.QrId);
+            return byCode != 0 ? byCode : string.CompareOrdinal(RowKey, other.RowKey);
+        }
+
+        public string Format() => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{ScanTime}|{QrId}|{RowKey}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+        public static ScanPosition Parse(string cursor)
+        {
+            try
+            {
+                var text = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(cursor.Replace('-', '+').Replace('_', '/').PadRight(cursor.Length + (4 - cursor.Length % 4) % 4, '=')));
+                var parts = text.Split('|', 3);
+                if (parts.Length == 3 && long.TryParse(parts[0], CultureInfo.InvariantCulture, out var time) && time >= 0) return new ScanPosition(time, parts[1], parts[2]);
+            }
+            catch (FormatException) { }
+            throw ApiProblem.BadRequest("cursor is not valid: pass the nextCursor of the previous page.");
+        }
     }
 
     [Function("AnalyticsOverviews"), EndpointSummary("Scan totals of several codes")]

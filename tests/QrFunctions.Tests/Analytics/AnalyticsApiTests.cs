@@ -48,7 +48,10 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
     [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":\"0\",\"endTime\":1}", "startTime")]
     [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0}", "endTime")]
     [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":5,\"endTime\":1}", "startTime")]
-    [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0,\"endTime\":7948800001}", "92 days")]
+    [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0,\"endTime\":1,\"limit\":0}", "limit")]
+    [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0,\"endTime\":1,\"limit\":5001}", "limit")]
+    [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0,\"endTime\":1,\"cursor\":\"not-a-cursor\"}", "cursor")]
+    [InlineData("{\"qrIds\":[\"qr_x\"],\"startTime\":0,\"endTime\":1,\"cursor\":42}", "cursor")]
     public async Task DetailedAllRejectsBadRequestsNamingTheField(string body, string named)
     {
         var tenant = await service.NewTenantAsync();
@@ -62,12 +65,12 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
-    public async Task DetailedAllRefusesMoreThanFiftyCodes()
+    public async Task DetailedAllRefusesMoreThanAHundredCodes()
     {
         var tenant = await service.NewTenantAsync();
 
         var (status, body) = await PostAsync(tenant.QrApi(), "/api/analytics-api/detailed/all",
-            new { qrIds = Enumerable.Range(0, 51).Select(i => "qr_" + i).ToArray(), startTime = 0, endTime = 1 });
+            new { qrIds = Enumerable.Range(0, 101).Select(i => "qr_" + i).ToArray(), startTime = 0, endTime = 1 });
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("qrIds", (string)body["message"]!);
@@ -97,6 +100,57 @@ public class AnalyticsApiTests(ScanTestService service) : IClassFixture<ScanTest
         Assert.Equal(HttpStatusCode.OK, status);
         var times = body["data"]!.AsArray().Select(s => (long)s!["scanTime"]!).ToList();
         Assert.Equal([now - 1000, now - 2 * Day, now - 3 * Day], times);
+    }
+
+    [Fact]
+    public async Task AYearLongWindowIsAnsweredAsThePublicClientsOwnExampleAsks()
+    {
+        var tenant = await service.NewTenantAsync();
+        var now = Clock.NowMs();
+        var code = await ScannedCodeAsync(tenant, now - 300 * Day, now - 200 * Day, now - 100 * Day, now - 1000);
+
+        var (status, body) = await PostAsync(tenant.QrApi(), "/api/analytics-api/detailed/all", new { qrIds = new[] { code }, startTime = now - 366 * Day, endTime = now });
+        var (exampleStatus, example) = await PostAsync(tenant.QrApi(), "/api/analytics-api/detailed/all",
+            new { qrIds = new[] { code }, startTime = 1704067200000L, endTime = 1735689600000L });
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal([now - 1000, now - 100 * Day, now - 200 * Day, now - 300 * Day], body["data"]!.AsArray().Select(s => (long)s!["scanTime"]!));
+        Assert.Null(body["nextCursor"]);
+        Assert.Equal(HttpStatusCode.OK, exampleStatus);
+        Assert.Empty(example["data"]!.AsArray()); // 2024: before these scans
+    }
+
+    [Fact]
+    public async Task PagesOfSeveralCodesFollowTheCursorWithoutRepeatsOrGaps()
+    {
+        var tenant = await service.NewTenantAsync();
+        var now = Clock.NowMs();
+        // Two codes with scans at the same milliseconds, so the order must break ties the same way on every page.
+        var times = new[] { now - 1000, now - 1000, now - 5 * Day, now - 40 * Day, now - 40 * Day, now - 90 * Day, now - 200 * Day };
+        var a = await ScannedCodeAsync(tenant, times);
+        var b = await ScannedCodeAsync(tenant, times[..5]);
+        var request = new { qrIds = new[] { a, b }, startTime = now - 366 * Day, endTime = now };
+        var all = (await PostAsync(tenant.QrApi(), "/api/analytics-api/detailed/all", request)).Body["data"]!.AsArray()
+            .Select(s => ((string)s!["qrId"]!, (long)s["scanTime"]!)).ToList();
+
+        var paged = new List<(string, long)>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var (status, page) = await PostAsync(tenant.QrApi(), "/api/analytics-api/detailed/all",
+                new { request.qrIds, request.startTime, request.endTime, limit = 3, cursor });
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.True(page["data"]!.AsArray().Count <= 3);
+            paged.AddRange(page["data"]!.AsArray().Select(s => ((string)s!["qrId"]!, (long)s["scanTime"]!)));
+            cursor = (string?)page["nextCursor"];
+            pages++;
+        } while (cursor is not null && pages < 20);
+
+        Assert.Equal(12, all.Count);
+        Assert.Equal(all, paged);
+        Assert.Equal(4, pages);
+        Assert.Equal(all.Select(s => s.Item2).OrderDescending(), all.Select(s => s.Item2));
     }
 
     [Fact]
