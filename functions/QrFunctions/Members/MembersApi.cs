@@ -268,7 +268,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         foreach (var item in list)
         {
             if (item is not JsonObject o) throw ApiProblem.BadRequest("teams must be an array of {teamId, role}.");
-            var teamId = o.RequiredString("teamId", 64);
+            var teamId = o.RequiredId("teamId", 64);
             var role = Roles.ParseAssignable(o.OptionalString("role", 16), "teams[].role");
             // Every target team is checked up front with the same rule the filter applies: nothing is written unless all pass.
             var (team, callerRole) = await access.RoleInTeamAsync(caller.Key, caller.Org!, teamId, BulkTeam);
@@ -360,26 +360,31 @@ public sealed class InvitesApi(StorageAccount storage, TenantDirectory directory
         return Envelope.Success();
     }
 
-    [Function("InvitesPage"), EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
+    [Function("InvitesPage"), AnswersPages, EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
     public IResult Page([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "invite/{token}")] HttpRequest req, string token) =>
-        InvitePage("Join the team",
+        InvitePage(req, "Join the team",
             $"<form method=\"post\" action=\"/invite/{WebUtility.HtmlEncode(Uri.EscapeDataString(token))}\"><button type=\"submit\">Accept the invitation</button></form>");
 
-    [Function("InvitesPageAccept"), EndpointSummary("Accept an invitation from its page")]
+    [Function("InvitesPageAccept"), AnswersPages, EndpointSummary("Accept an invitation from its page")]
     public async Task<IResult> PageAcceptAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "invite/{token}")] HttpRequest req, string token)
     {
         try
         {
             var team = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
-            return InvitePage("Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
+            return InvitePage(req, "Welcome", $"<p>You joined {WebUtility.HtmlEncode(team)}. Your API keys work in this team now.</p>");
         }
         catch (ApiProblem problem)
         {
-            return InvitePage("Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
+            return InvitePage(req, "Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
         }
     }
 
-    private static IResult InvitePage(string title, string body, int status = 200) => Results.Content(
-        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
-        $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
+    /// <summary>Locked down as a scan page is (no scripts, no framing, forms post only back here); its URL holds the token, so nothing caches or refers it on.</summary>
+    private static IResult InvitePage(HttpRequest req, string title, string body, int status = 200)
+    {
+        Scans.ScanPages.SetHeaders(req.HttpContext.Response.Headers);
+        return Results.Content(
+            $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
+            $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
+    }
 }
