@@ -79,7 +79,7 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
         var failures = new System.Collections.Concurrent.ConcurrentQueue<(string Problem, string Example)>();
         var statuses = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
         var server = service.App.GetTestServer();
-        await Parallel.ForEachAsync(corpus, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (probe, _) =>
+        await Parallel.ForEachAsync(corpus, new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (probe, _) =>
         {
             var (status, headers, body) = await SendAsync(server, tenant, probe);
             statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
