@@ -148,7 +148,7 @@ public sealed class AnalyticsApi(StorageAccount storage)
         var context = req.HttpContext;
         var ct = context.RequestAborted;
         var body = await RequestJson.ReadObjectAsync(context);
-        var qrIds = body.OptionalStringArray("qrIds", BulkMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
+        var qrIds = body.OptionalIdArray("qrIds", BulkMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
         if (qrIds.Count == 0) throw ApiProblem.BadRequest("qrIds must name at least one QR code.");
         var start = body.RequiredLong("startTime");
         var end = body.RequiredLong("endTime");
@@ -236,7 +236,7 @@ public sealed class AnalyticsApi(StorageAccount storage)
         var context = req.HttpContext;
         var ct = context.RequestAborted;
         var body = await RequestJson.ReadObjectAsync(context);
-        var qrIds = body.OptionalStringArray("qrIds", OverviewMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
+        var qrIds = body.OptionalIdArray("qrIds", OverviewMaxIds) ?? throw ApiProblem.BadRequest("qrIds is required.");
         var teamId = context.Caller().TeamId;
         var stats = storage.Table(storage.Names.ScanStats);
         var now = Clock.NowMs();

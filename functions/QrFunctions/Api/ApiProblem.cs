@@ -25,6 +25,7 @@ public sealed class ApiProblem(int status, string message, string? code = null) 
         401 => "unauthorized",
         403 => "forbidden",
         404 => "not_found",
+        405 => "method_not_allowed",
         409 => "conflict",
         413 => "payload_too_large",
         415 => "unsupported_media_type",

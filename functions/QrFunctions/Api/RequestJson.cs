@@ -10,6 +10,9 @@ namespace QrFunctions.Api;
 /// </summary>
 public static class RequestJson
 {
+    // A repeated key is refused ("Duplicate property 'name' …"): JsonObject would throw on it later, anywhere.
+    private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 32, AllowDuplicateProperties = false };
+
     public static async Task<JsonObject> ReadObjectAsync(HttpContext context, bool allowEmpty = false)
     {
         ApiErrors.LimitBody(context, ApiErrors.MaxJsonBodyBytes);
@@ -23,13 +26,80 @@ public static class RequestJson
                 if (allowEmpty) return [];
                 throw ApiProblem.BadRequest("Request body is required (a JSON object).");
             }
-            node = JsonNode.Parse(buffer.ToArray(), documentOptions: new JsonDocumentOptions { MaxDepth = 32 });
+            var json = buffer.ToArray();
+            RefuseTextThatIsNotUnicode(json); // first: the duplicate check reads property names, and would throw on one
+            node = JsonNode.Parse(json, documentOptions: Parsing);
         }
         catch (JsonException ex)
         {
             throw ApiProblem.BadRequest($"Malformed JSON body: {ex.Message}");
         }
         return node as JsonObject ?? throw ApiProblem.BadRequest("Request body must be a JSON object.");
+    }
+
+    /// <summary>
+    /// The parser lets through a lone surrogate escaped in a string ("\ud800") and bytes that are not UTF-8; either only
+    /// fails when that string is read, which may be anywhere (a field, the stored copy, the answer). So every string and
+    /// property name is read once here, and the body refused if one is not Unicode text.
+    /// </summary>
+    private static void RefuseTextThatIsNotUnicode(byte[] json)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Parsing.MaxDepth });
+        string? property = null;
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            try
+            {
+                var text = reader.GetString();
+                if (reader.TokenType == JsonTokenType.PropertyName) property = text;
+            }
+            catch (InvalidOperationException)
+            {
+                throw ApiProblem.BadRequest((reader.TokenType == JsonTokenType.String && property is not null ? $"{property}: a" : "A")
+                    + " string in the body is not Unicode text (a lone surrogate or bytes that are not UTF-8).");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Table Storage refuses '/', '\', '#', '?' and control characters (U+0000–U+001F, U+007F–U+009F) in a PartitionKey or
+    /// RowKey, and keys over 1 KiB. Ids from paths, queries, bodies and headers end up in keys, joined with a row prefix, so
+    /// an id that breaks these rules (or is longer than <see cref="MaxIdLength"/>, which leaves room for the prefix) cannot
+    /// name anything: it is the caller's error, refused before it reaches storage.
+    /// </summary>
+    public static bool IsStorableId(string? value, int maxLength = MaxIdLength) =>
+        value is { Length: > 0 } && value.Length <= maxLength && value.IndexOfAny(['/', '\\', '#', '?']) < 0 && !value.Any(char.IsControl);
+
+    public const int MaxIdLength = 256;
+
+    /// <summary>Refuses an id that cannot be stored (400 naming the field); see <see cref="IsStorableId"/>.</summary>
+    public static string Id(string value, string field) => IsStorableId(value) ? value : throw ApiProblem.BadRequest(NotAnId(field));
+
+    public static string NotAnId(string field) => $"{field} is not a valid id: 1 to {MaxIdLength} characters, none of / \\ # ? or control characters.";
+
+    public static string? OptionalId(this JsonObject obj, string field, int maxLength = MaxIdLength) =>
+        obj.OptionalString(field, maxLength) is { } id ? Id(id, field) : null;
+
+    public static string RequiredId(this JsonObject obj, string field, int maxLength = MaxIdLength) => Id(obj.RequiredString(field, maxLength), field);
+
+    public static List<string>? OptionalIdArray(this JsonObject obj, string field, int maxItems = 100, int maxLength = MaxIdLength) =>
+        obj.OptionalStringArray(field, maxItems, maxLength)?.Select(id => Id(id, field)).ToList();
+
+    /// <summary>
+    /// The form of a multipart or urlencoded body. One that breaks off (no closing boundary) or is malformed is the
+    /// caller's error; the client going away is not answered at all.
+    /// </summary>
+    public static async Task<IFormCollection> ReadFormAsync(HttpContext context)
+    {
+        try
+        {
+            return await context.Request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is (InvalidDataException or IOException) and not BadHttpRequestException && !context.RequestAborted.IsCancellationRequested)
+        {
+            throw ApiProblem.BadRequest("Malformed form body: " + ex.Message);
+        }
     }
 
     public static string? OptionalString(this JsonObject obj, string field, int maxLength = 2048)

@@ -61,3 +61,10 @@ public sealed class OwnerReachesArchivedTeamAttribute : Attribute;
 /// <summary>A public function limited per client address (per instance), so it cannot be used to enumerate.</summary>
 [AttributeUsage(AttributeTargets.Method, Inherited = false)]
 public sealed class LimitedPerClientAddressAttribute : Attribute;
+
+/// <summary>
+/// Answers HTML pages to browsers (scans, the invitation page): its refusals are pages too, locked down as scan pages
+/// are, and a route value that cannot be an id is a "not found" page, as an unknown code is.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Method, Inherited = false)]
+public sealed class AnswersPagesAttribute : Attribute;

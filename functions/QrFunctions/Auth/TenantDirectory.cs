@@ -37,8 +37,8 @@ public sealed class TenantDirectory(StorageAccount storage, IMemoryCache cache, 
     private async Task<T?> CachedAsync<T>((string, string) key, Func<Task<NullableResponse<T>>> read) where T : class
     {
         if (cache.TryGetValue(key, out T? hit)) return hit;
-        // Table keys may not contain these characters; such ids cannot exist, so skip the round trip.
-        if (key.Item2.IndexOfAny(['/', '\\', '#', '?']) >= 0 || key.Item2.Length > 512) return null;
+        // Ids storage cannot hold as keys cannot exist (headers and bodies bring any text), so skip the round trip.
+        if (!Api.RequestJson.IsStorableId(key.Item2, 512)) return null;
         var response = await read();
         var value = response.HasValue ? response.Value : null;
         cache.Set(key, value, _ttl);

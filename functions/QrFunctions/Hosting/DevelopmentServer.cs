@@ -92,12 +92,16 @@ public static class DevelopmentServer
 
     private static string RouteValue(HttpContext context, string name) => context.GetRouteValue(name)?.ToString() ?? "";
 
-    /// <summary>No function matched the path (404) or the method (405): answer in the path's surface envelope.</summary>
+    /// <summary>
+    /// No function matched the path (404) or the method (405): answer in the path's surface envelope. Under /api and /v1 the
+    /// catch-all functions (<see cref="UnmatchedRoutes"/>) answer instead, as under the host; this is for the other paths.
+    /// </summary>
     private static Task UnmatchedAsync(StatusCodeContext status)
     {
         var context = status.HttpContext;
         var code = context.Response.StatusCode;
         if (code is not (404 or 405)) return Task.CompletedTask;
+        context.Response.Headers.XContentTypeOptions = "nosniff";
         var surface = context.Request.Path.StartsWithSegments("/v1") ? ApiSurface.V1 : ApiSurface.QrApi;
         var message = code == 404
             ? $"No endpoint at {context.Request.Path}."

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Azure.Functions.Worker;
 using QrFunctions.Api;
 using QrFunctions.Auth;
@@ -9,13 +10,24 @@ namespace QrFunctions.Hosting;
 
 /// <summary>What an HTTP function declares about its callers, resolved once from its attributes.</summary>
 public sealed record FunctionAccess(ApiSurface Surface, bool IsPublic, Role Least, TeamFromRouteAttribute? TeamFromRoute, bool RequiresOperator, bool LimitedPerClientAddress,
-    bool OwnerReachesArchivedTeam = false);
+    bool OwnerReachesArchivedTeam = false, bool AnswersPages = false);
 
 /// <summary>An HTTP-triggered function: its route (no leading slash, as the host takes it) and lowercase methods.</summary>
 public sealed record HttpFunction(string Name, MethodInfo Method, string Route, IReadOnlyList<string> Methods, FunctionAccess Access,
     string? Summary, IReadOnlyList<string> Tags)
 {
     public RoutePattern Pattern { get; } = RoutePatternFactory.Parse(Route);
+
+    /// <summary>A surface's catch-all ("api/{*rest}"): it answers paths no other function serves.</summary>
+    public bool IsCatchAll => Pattern.Parameters.Any(p => p.IsCatchAll);
+
+    /// <summary>Route values that name something (ids, tokens, emails, times): every one is checked as an id before the function runs.</summary>
+    public IReadOnlyList<string> IdParameters => field ??= Pattern.Parameters.Where(p => !p.IsCatchAll).Select(p => p.Name).ToList();
+
+    /// <summary>Whether the route matches the path, as the host's route table matches it (template only, methods aside).</summary>
+    public bool Matches(PathString path) => (_matcher ??= new(new RouteTemplate(Pattern), new RouteValueDictionary())).TryMatch(path, new RouteValueDictionary());
+
+    private TemplateMatcher? _matcher;
 }
 
 /// <summary>A queue-triggered function and the queue it reads (the unprefixed name, as in infra/storage-names.json).</summary>
@@ -53,6 +65,8 @@ public sealed class FunctionCatalog
         if (duplicates.Count > 0) throw new InvalidOperationException("Two functions share a name: " + string.Join(", ", duplicates.Select(g => g.Key)));
         // The host's order: its route table lists functions by name (OrdinalIgnoreCase) and the first match wins.
         HttpFunctions = http.OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
+        if (HttpFunctions.SkipWhile(f => !f.IsCatchAll).FirstOrDefault(f => !f.IsCatchAll) is { } shadowed)
+            throw Invalid(shadowed.Name, "its name sorts after a catch-all function's, which the host would run instead; catch-alls must sort last");
         QueueFunctions = queues.OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
         _http = HttpFunctions.ToDictionary(f => f.Name, StringComparer.OrdinalIgnoreCase);
     }
@@ -63,6 +77,11 @@ public sealed class FunctionCatalog
     public IReadOnlyList<QueueFunction> QueueFunctions { get; }
 
     public HttpFunction? FindHttp(string name) => _http.GetValueOrDefault(name);
+
+    /// <summary>The methods of the functions (catch-alls aside) whose route matches <paramref name="path"/>, uppercase, for a 405's Allow.</summary>
+    public IReadOnlyList<string> MethodsAt(PathString path) => HttpFunctions
+        .Where(f => !f.IsCatchAll && f.Matches(path))
+        .SelectMany(f => f.Methods).Select(m => m.ToUpperInvariant()).Distinct().Order(StringComparer.Ordinal).ToList();
 
     /// <summary>The Functions host serves these first path segments itself (admin API, runtime endpoints).</summary>
     public static readonly IReadOnlyList<string> HostSegments = ["admin", "runtime"];
@@ -105,7 +124,8 @@ public sealed class FunctionCatalog
             ApiAccessAttribute a => new FunctionAccess(a.Surface, false, method.GetCustomAttribute<RequiresAttribute>()?.Role ?? a.Least, teamFromRoute,
                 method.GetCustomAttribute<RequiresOperatorAttribute>() is not null, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null,
                 method.GetCustomAttribute<OwnerReachesArchivedTeamAttribute>() is not null),
-            PublicAttribute p => new FunctionAccess(p.Surface, true, Role.Viewer, null, false, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null),
+            PublicAttribute p => new FunctionAccess(p.Surface, true, Role.Viewer, null, false, method.GetCustomAttribute<LimitedPerClientAddressAttribute>() is not null,
+                AnswersPages: (method.GetCustomAttribute<AnswersPagesAttribute>() ?? type.GetCustomAttribute<AnswersPagesAttribute>()) is not null),
             _ => throw new UnreachableException(),
         };
         if (access.IsPublic && (teamFromRoute is not null || method.GetCustomAttribute<RequiresAttribute>() is not null || method.GetCustomAttribute<RequiresOperatorAttribute>() is not null))

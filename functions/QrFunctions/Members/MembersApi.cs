@@ -272,7 +272,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         foreach (var item in list)
         {
             if (item is not JsonObject o) throw ApiProblem.BadRequest("teams must be an array of {teamId, role}.");
-            var teamId = o.RequiredString("teamId", 64);
+            var teamId = o.RequiredId("teamId", 64);
             var role = Roles.ParseAssignable(o.OptionalString("role", 16), "teams[].role");
             // Every target team is checked up front with the same rule the filter applies: nothing is written unless all pass.
             var (team, callerRole) = await access.RoleInTeamAsync(caller.Key, caller.Org!, teamId, BulkTeam);
@@ -386,30 +386,35 @@ public sealed class InvitesApi(StorageAccount storage, TenantDirectory directory
         });
     }
 
-    [Function("InvitesPage"), EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
+    [Function("InvitesPage"), AnswersPages, EndpointSummary("The page an invitation mail links to (accepting is its button, a POST)")]
     public IResult Page([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "invite/{token}")] HttpRequest req, string token) =>
-        InvitePage("Join the team",
+        InvitePage(req, "Join the team",
             $"<form method=\"post\" action=\"/invite/{WebUtility.HtmlEncode(Uri.EscapeDataString(token))}\"><button type=\"submit\">Accept the invitation</button></form>");
 
-    [Function("InvitesPageAccept"), EndpointSummary("Accept an invitation from its page")]
+    [Function("InvitesPageAccept"), AnswersPages, EndpointSummary("Accept an invitation from its page")]
     public async Task<IResult> PageAcceptAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "invite/{token}")] HttpRequest req, string token)
     {
         try
         {
             var joined = await MembersApi.JoinAsync(token, storage, directory, req.HttpContext.RequestAborted);
             string E(string s) => WebUtility.HtmlEncode(s);
-            return InvitePage("Welcome",
+            return InvitePage(req, "Welcome",
                 $"<p>You joined {E(joined.TeamName)}. Your personal API key is below; it is shown only this once, so keep it now.</p>"
                 + $"<dl><dt>x-request-team-id</dt><dd><code>{E(joined.TeamId)}</code></dd><dt>x-request-client-id</dt><dd><code>{E(joined.Key.KeyId)}</code></dd>"
                 + $"<dt>x-request-client-secret</dt><dd><code>{E(joined.Key.Secret)}</code></dd><dt>Authorization: Bearer</dt><dd><code>{E(joined.Key.BearerToken)}</code></dd></dl>");
         }
         catch (ApiProblem problem)
         {
-            return InvitePage("Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
+            return InvitePage(req, "Invitation not accepted", $"<p>{WebUtility.HtmlEncode(problem.Message)}</p>", problem.Status);
         }
     }
 
-    private static IResult InvitePage(string title, string body, int status = 200) => Results.Content(
-        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
-        $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
+    /// <summary>Locked down as a scan page is (no scripts, no framing, forms post only back here); its URL holds the token, so nothing caches or refers it on.</summary>
+    private static IResult InvitePage(HttpRequest req, string title, string body, int status = 200)
+    {
+        Scans.ScanPages.SetHeaders(req.HttpContext.Response.Headers);
+        return Results.Content(
+            $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"robots\" content=\"noindex\">" +
+            $"<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>", "text/html; charset=utf-8", statusCode: status);
+    }
 }

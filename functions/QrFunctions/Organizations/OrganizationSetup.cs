@@ -17,7 +17,8 @@ public static class OrganizationSetup
 {
     private static readonly Regex Email = new(@"^[^@\s]+@[^@\s]+\.[^@\s]+$", RegexOptions.Compiled);
 
-    public static bool IsEmail(string? value) => value is { Length: <= 254 } && Email.IsMatch(value);
+    /// <summary>An address, which is also a table key (members, users): so none of the characters keys refuse.</summary>
+    public static bool IsEmail(string? value) => value is { Length: <= 254 } && Email.IsMatch(value) && Api.RequestJson.IsStorableId(value);
 
     /// <summary>
     /// Creates an organization: the global slug reservation first (reservations table, PartitionKey

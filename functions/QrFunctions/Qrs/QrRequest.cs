@@ -55,9 +55,9 @@ public static partial class QrRequest
         qr["metadata"] = metadata;
         qr["settings"] = qr.OptionalObject("settings") ?? [];
         qr["tags"] = ToArray(qr.OptionalStringArray("tags", 100, 64) ?? []);
-        qr.OptionalString("folderId", 128);
-        if (qr.OptionalStringArray("folderIds", 50, 128) is { } folders) qr["folderIds"] = ToArray(folders);
-        qr.OptionalString("templateId", 128);
+        qr.OptionalId("folderId", 128);
+        if (qr.OptionalIdArray("folderIds", 50, 128) is { } folders) qr["folderIds"] = ToArray(folders);
+        qr.OptionalId("templateId", 128);
         qr.OptionalLong("expiryDate");
 
         foreach (var field in UrlFields)

@@ -200,7 +200,7 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
         byte[] bytes;
         if (context.Request.HasFormContentType)
         {
-            var form = await context.Request.ReadFormAsync(context.RequestAborted);
+            var form = await RequestJson.ReadFormAsync(context);
             var file = form.Files.Count == 1 ? form.Files[0] : throw ApiProblem.BadRequest("Send exactly one image file.");
             if (file.Length > MaxImageBytes) throw new ApiProblem(413, "The image is larger than 1 MB.");
             using var buffer = new MemoryStream();

@@ -9,7 +9,7 @@ namespace QrFunctions.Scans;
 /// "Scan" sorts after every function whose route could also match one segment, so under the host's first-match
 /// order it only gets what nothing else serves; displayIds equal to a reserved first segment are refused on create.
 /// </summary>
-[Public, Tags("Scans")]
+[Public, AnswersPages, Tags("Scans")]
 public sealed class ScanFunctions(ScanHandler scans)
 {
     [Function("Scan")]
@@ -27,18 +27,7 @@ public sealed class ScanFunctions(ScanHandler scans)
     {
         var password = "";
         Api.ApiErrors.LimitBody(req.HttpContext, 16 * 1024);
-        if (req.HasFormContentType)
-        {
-            try
-            {
-                var form = await req.ReadFormAsync(req.HttpContext.RequestAborted);
-                password = form["password"].ToString();
-            }
-            catch (InvalidDataException)
-            {
-                password = "";
-            }
-        }
+        if (req.HasFormContentType) password = (await Api.RequestJson.ReadFormAsync(req.HttpContext))["password"].ToString();
         await scans.ServeAsync(req.HttpContext, displayId, password);
         return Results.Empty;
     }

@@ -27,6 +27,15 @@ public static class ScanPages
         $"default-src 'none'; style-src 'sha256-{Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(Css)))}'; " +
         "img-src https: http:; media-src https: http:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+    /// <summary>The headers of every page: this CSP, not cached, not sniffed, no referrer (page URLs may hold tokens).</summary>
+    public static void SetHeaders(IHeaderDictionary headers)
+    {
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers.CacheControl = "private, no-store";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+    }
+
     private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All); // still encodes < > & and quotes; keeps umlauts readable
 
     public static string H(string? text) => Html.Encode(text ?? "");

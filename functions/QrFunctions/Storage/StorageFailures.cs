@@ -8,7 +8,9 @@ public static class StorageFailures
     /// <summary>
     /// True for a 408/429/5xx answer, no answer at all (status 0, a timeout, a refused connection) and the
     /// AggregateException the SDK throws when all its retries of those failed. Callers rule out the client's
-    /// own abort before treating a cancellation as a timeout.
+    /// own abort before treating a cancellation as a timeout. A 400 (a key or value storage refuses) is never
+    /// transient: it is input that should have been refused (RequestJson.IsStorableId) or a bug, not an outage.
+    /// Azurite answers a point read of a key with '/' with a 500, which is why such ids must never reach storage.
     /// </summary>
     public static bool IsTransient(Exception ex) => ex switch
     {

@@ -24,6 +24,8 @@ public class StorageOutageTests
         { new AggregateException(new TaskCanceledException("network timeout"), new RequestFailedException(500, "Internal")), true },
         { new HttpRequestException("Connection refused"), true },
         { new RequestFailedException(404, "Not found"), false },
+        { new RequestFailedException(400, "The key is not valid", "InvalidInput", null), false },
+        { new AggregateException(new RequestFailedException(400, "bad key"), new RequestFailedException(400, "bad key")), false },
         { new RequestFailedException(412, "Condition not met"), false },
         { new AggregateException(new RequestFailedException(503, "busy"), new InvalidOperationException("bug")), false },
         { new InvalidOperationException("bug"), false },

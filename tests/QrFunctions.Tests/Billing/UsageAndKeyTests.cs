@@ -110,6 +110,32 @@ public class UsageAndKeyTests(TestService service) : IClassFixture<TestService>
     }
 
     [Fact]
+    public async Task UsageWithoutAPeriodIsTheCurrentCalendarMonthSoFar()
+    {
+        var tenant = await service.NewTenantAsync();
+        var today = DateOnly.FromDateTime(DateTime.UtcNow);
+        var firstOfMonth = new DateOnly(today.Year, today.Month, 1);
+        var table = service.Storage.Table(service.Storage.Names.Usage);
+        foreach (var (day, count) in new[] { (firstOfMonth.AddDays(-1), 100L), (firstOfMonth, 3L), (today, 4L), (today.AddDays(1), 1000L) })
+        {
+            var d = day.ToString("yyyy-MM-dd");
+            await table.UpsertEntityAsync(new Azure.Data.Tables.TableEntity(tenant.OrgId, $"{d}|{tenant.TeamId}|k|QrsList|test")
+            {
+                ["Day"] = d, ["TeamId"] = tenant.TeamId, ["KeyId"] = "k", ["Endpoint"] = "QrsList", ["Count"] = count,
+            });
+        }
+
+        var response = await tenant.V1().GetAsync("/v1/usage");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+        var days = (await response.BodyAsync()).GetProperty("data").EnumerateArray().ToDictionary(r => r.GetProperty("day").GetString()!, r => r.GetProperty("calls").GetInt64());
+        Assert.Equal(firstOfMonth == today ? 7 : 3, days[firstOfMonth.ToString("yyyy-MM-dd")]);
+        Assert.Equal(firstOfMonth == today ? 7 : 4, days[today.ToString("yyyy-MM-dd")]);
+        Assert.Equal(firstOfMonth == today ? 1 : 2, days.Count);
+        Assert.Contains("current calendar month", QrFunctions.Hosting.FunctionCatalog.App.FindHttp("UsageGet")!.Summary);
+    }
+
+    [Fact]
     public async Task AKeyWorksInBothFormsIsListedWithoutItsSecretAndStopsWhenRevoked()
     {
         var tenant = await service.NewTenantAsync();

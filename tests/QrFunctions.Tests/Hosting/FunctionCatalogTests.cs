@@ -61,7 +61,19 @@ public class FunctionCatalogTests
         public IResult Again([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "teams/{id}")] HttpRequest req) => Results.Ok();
     }
 
+    /// <summary>"Other" sorts after the catch-all, so the host would never run it: every path under things/ is the catch-all's.</summary>
+    [ApiAccess(ApiSurface.V1)]
+    public sealed class ShadowedByACatchAll
+    {
+        [Function("Catch")]
+        public IResult All([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "things/{*rest}")] HttpRequest req) => Results.Ok();
+
+        [Function("Other")]
+        public IResult Get([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "things/one")] HttpRequest req) => Results.Ok();
+    }
+
     [Theory]
+    [InlineData(typeof(ShadowedByACatchAll), "catch-alls must sort last")]
     [InlineData(typeof(Undeclared), "neither [ApiAccess] nor [Public]")]
     [InlineData(typeof(KeyedByTheHost), "Anonymous")]
     [InlineData(typeof(AnyMethod), "explicit methods")]

@@ -77,13 +77,38 @@ public sealed class RouteOrderTests : IAsyncLifetime
         }
     }
 
+    /// <summary>HEAD is not implied by GET: a GET-only path under /api is the catch-all's (which answers 405), as under the host.</summary>
     [Fact]
     public async Task HeadIsServedOnlyWhereAFunctionListsIt()
     {
         Assert.Equal("Scan", await DevelopmentServerChoiceAsync("/sample-1", "head"));
-        Assert.Equal("(none)", await DevelopmentServerChoiceAsync("/api/qr-templates-api", "head"));
-        Assert.Equal("(none)", HostChoice("/api/qr-templates-api", "head"));
+        Assert.Equal("ZzUnmatchedApi", await DevelopmentServerChoiceAsync("/api/qr-templates-api", "head"));
+        Assert.Equal("ZzUnmatchedApi", HostChoice("/api/qr-templates-api", "head"));
     }
+
+    /// <summary>
+    /// The host answers a path no function matches with its own empty 404, so each surface has a catch-all function; its name
+    /// sorts after every other, so under first-match-by-name it only gets what no other function serves.
+    /// </summary>
+    [Theory]
+    [InlineData("/api/nothing-here", "get", "ZzUnmatchedApi")]
+    [InlineData("/api/qrs-api/a/b/c/d", "post", "ZzUnmatchedApi")]
+    [InlineData("/api/qr-templates-api", "delete", "ZzUnmatchedApi")]
+    [InlineData("/api/qrs-api/v2/teams", "get", "QrsList")]
+    [InlineData("/v1", "post", "ZzUnmatchedV1")]
+    [InlineData("/v1/nothing/here", "patch", "ZzUnmatchedV1")]
+    [InlineData("/v1/usage", "put", "ZzUnmatchedV1")]
+    [InlineData("/v1/usage", "get", "UsageGet")]
+    [InlineData("/api", "get", "Scan")]
+    public async Task PathsNoOtherFunctionServesReachTheirSurfacesCatchAllInBoth(string path, string method, string expected)
+    {
+        Assert.Equal(expected, HostChoice(path, method));
+        Assert.Equal(expected, await DevelopmentServerChoiceAsync(path, method));
+    }
+
+    [Fact]
+    public void TheCatchAllsComeLastInTheHostsOrder() =>
+        Assert.Equal(["ZzUnmatchedApi", "ZzUnmatchedV1"], FunctionCatalog.App.HttpFunctions.TakeLast(2).Select(f => f.Name));
 
     /// <summary>The function the host runs: the first by name whose template matches and whose methods include the request's.</summary>
     private static string HostChoice(string path, string method) =>
