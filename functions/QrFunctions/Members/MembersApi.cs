@@ -111,7 +111,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         await AuditEntry.CommitAsync(storage.TeamData, batch, ct);
         await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
         if (token is not null) await SendInviteAsync(storage, config, team, email, token, ct);
-        else await EmailOutbox.EnqueueAsync(storage, email, $"You were added to {team.Name} on QrFunctions",
+        else await EmailOutbox.EnqueueAsync(storage, team.OrgId, email, $"You were added to {team.Name} on QrFunctions",
             $"You were added to the team \"{team.Name}\" as {Roles.Name(role)}. Your existing keys work in it now.\n", ct);
         directory.ForgetMembership(team.Id, email);
         await webhooks.PublishAsync(team.Id, "members.added", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = Roles.Name(role), ["status"] = status }, ct);
@@ -120,7 +120,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     private static Task SendInviteAsync(StorageAccount storage, IConfiguration config, Team team, string email, string token, CancellationToken ct)
     {
         var link = $"{config["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/"}invite/{token}";
-        return EmailOutbox.EnqueueAsync(storage, email, $"You are invited to {team.Name} on QrFunctions",
+        return EmailOutbox.EnqueueAsync(storage, team.OrgId, email, $"You are invited to {team.Name} on QrFunctions",
             $"You have been invited to the team \"{team.Name}\".\nAccept the invitation (valid for {Invites.Lifetime.TotalDays:0} days, once): {link}\n", ct);
     }
 
