@@ -12,6 +12,7 @@ namespace QrFunctions.Cli;
 ///   operator create-org --name N --slug S --plan P --owner-email E [--owner-name N] [--billing-email E]
 ///   operator create-operator-key [--name N]
 ///   operator usage-csv --org ORG --from YYYY-MM-DD --to YYYY-MM-DD   (billing export: day,team,key,endpoint,calls)
+///   operator migrate-passwords   (hashes code passwords stored in plaintext by builds before hashing; idempotent)
 ///   dev-seed --out FILE          (idempotent: reuses FILE's credentials while they still work)
 /// Output is JSON on stdout.
 /// </summary>
@@ -29,6 +30,7 @@ public static class OperatorCommands
                 "operator" when args.Length >= 2 && args[1] == "create-org" => await CreateOrgAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "create-operator-key" => await CreateOperatorKeyAsync(Options(args.Skip(2))),
                 "operator" when args.Length >= 2 && args[1] == "usage-csv" => await UsageCsvAsync(Options(args.Skip(2))),
+                "operator" when args.Length == 2 && args[1] == "migrate-passwords" => await PrintAsync(MigratePasswordsAsync(Services(), CancellationToken.None)),
                 _ => Usage(),
             };
         }
@@ -46,6 +48,7 @@ public static class OperatorCommands
               QrFunctions operator create-org --name NAME --slug SLUG --plan PLAN --owner-email EMAIL [--owner-name NAME] [--billing-email EMAIL]
               QrFunctions operator create-operator-key [--name NAME]
               QrFunctions operator usage-csv --org ORG_ID --from YYYY-MM-DD --to YYYY-MM-DD
+              QrFunctions operator migrate-passwords
               QrFunctions dev-seed --out FILE
             """);
         return 64;
@@ -90,6 +93,39 @@ public static class OperatorCommands
         foreach (var line in await QrFunctions.Usage.UsageMeter.DetailAsync(storage, Need(o, "org"), from, to, CancellationToken.None))
             Console.WriteLine(line);
         return 0;
+    }
+
+    private static async Task<int> PrintAsync(Task<object> report)
+    {
+        Console.WriteLine(JsonSerializer.Serialize(await report, Indented));
+        return 0;
+    }
+
+    /// <summary>
+    /// Every code row (all teams) and every route row: plaintext passwords become PBKDF2 hashes (Qrs/QrPasswords.cs).
+    /// Reports what it changed, never a password: {codes: [{teamId, qrId, displayId, changed: [Doc|Approved|route]}], routes: [displayId], scanned}.
+    /// </summary>
+    public static async Task<object> MigratePasswordsAsync(IServiceProvider services, CancellationToken ct)
+    {
+        var storage = services.GetRequiredService<StorageAccount>();
+        var store = services.GetRequiredService<Qrs.QrStore>();
+        var codes = new List<object>();
+        var routes = new List<string>();
+        int codesScanned = 0, routesScanned = 0;
+        var codeRows = Azure.Data.Tables.TableClient.CreateQueryFilter($"RowKey ge {Qrs.QrKeys.Qr("")} and RowKey lt {TableQueries.PrefixEnd(Qrs.QrKeys.Qr(""))}");
+        await foreach (var row in storage.TeamData.QueryAsync<Azure.Data.Tables.TableEntity>(codeRows, cancellationToken: ct))
+        {
+            codesScanned++;
+            var (qr, changed) = await store.MigratePasswordsAsync(row, ct);
+            if (changed.Count > 0) codes.Add(new { teamId = row.PartitionKey, qrId = qr.Id, displayId = qr.DisplayId, changed });
+        }
+        // Route rows whose code was migrated but whose own write lost a race (or whose code row is gone).
+        await foreach (var route in storage.Routes.QueryAsync<Azure.Data.Tables.TableEntity>(cancellationToken: ct))
+        {
+            routesScanned++;
+            if (await store.MigrateRoutePasswordAsync(route, ct)) routes.Add(route.PartitionKey);
+        }
+        return new { codes, routes, scanned = new { codes = codesScanned, routes = routesScanned } };
     }
 
     /// <summary>Seeds the development organization once; later runs print the same credentials if they still authenticate.</summary>
