@@ -146,8 +146,9 @@ public static class OperatorCommands
 
     /// <summary>
     /// Every subscription (all teams): a signing secret in plaintext or under a key other than the current one is
-    /// sealed under the current key. ByKey counts the secrets per key afterwards: once it names only the current
-    /// key, older keys can leave the configuration. Unreadable: values whose key is not configured (or altered).
+    /// sealed under the current key. ByKey counts the readable secrets per key afterwards: once it names only the
+    /// current key and nothing is unreadable, older keys can leave the configuration. Unreadable: values that do not
+    /// open with the configured keys (key missing, replaced under the same id, or value altered); they are not counted.
     /// </summary>
     public static async Task<WebhookSecretsReport> MigrateWebhookSecretsAsync(StorageAccount storage, Webhooks.WebhookSecrets secrets, CancellationToken ct)
     {
@@ -158,24 +159,27 @@ public static class OperatorCommands
             var id = row.RowKey[Webhooks.WebhookRows.RowPrefix.Length..];
             var stored = row.GetString("Secret") ?? "";
             var from = Webhooks.WebhookSecrets.KeyIdOf(stored) is { } keyId ? "key:" + keyId : "plaintext";
+            string secret;
+            try { secret = secrets.Open(row.PartitionKey, id, stored); } // every value, so a key replaced under the same id is noticed too
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                report.Unreadable.Add(new(row.PartitionKey, id, from));
+                continue;
+            }
             if (secrets.NeedsSealing(stored))
             {
+                var resealed = secrets.Seal(row.PartitionKey, id, secret);
                 try
                 {
-                    var resealed = secrets.Seal(row.PartitionKey, id, secrets.Open(row.PartitionKey, id, stored));
                     await storage.TeamData.UpdateEntityAsync(new Azure.Data.Tables.TableEntity(row.PartitionKey, row.RowKey) { ["Secret"] = resealed }, row.ETag,
                         Azure.Data.Tables.TableUpdateMode.Merge, ct);
-                    stored = resealed;
-                    report.Sealed.Add(new(row.PartitionKey, id, from));
-                }
-                catch (System.Security.Cryptography.CryptographicException)
-                {
-                    report.Unreadable.Add(new(row.PartitionKey, id, from));
                 }
                 catch (Azure.RequestFailedException ex) when (ex.Status is 404 or 412)
                 {
                     continue; // deleted, or sealed by a delivery meanwhile: not counted; a second run sees it
                 }
+                stored = resealed;
+                report.Sealed.Add(new(row.PartitionKey, id, from));
             }
             var key = Webhooks.WebhookSecrets.KeyIdOf(stored) ?? "plaintext";
             report.ByKey[key] = report.ByKey.GetValueOrDefault(key) + 1;

@@ -167,6 +167,11 @@ public class WebhookSecretRotationTests(TestService service) : IClassFixture<Tes
         await AddAsync("whk_d", before.Seal(tenant.TeamId, "whk_d", "whsec_d"));
         var late = await OperatorCommands.MigrateWebhookSecretsAsync(service.Storage, after, CancellationToken.None);
         Assert.Equal(("whk_d", "key:k1"), late.Unreadable.Select(s => (s.Id, s.From)).Single());
+        // So is a key replaced under the same id: its values are unreadable, not "already under the current key".
+        var replaced = new WebhookSecrets(WebhookSecretTests.Ring(("k2", WebhookSecretTests.Key())));
+        var wrongKey = await OperatorCommands.MigrateWebhookSecretsAsync(service.Storage, replaced, CancellationToken.None);
+        Assert.Equal(4, wrongKey.Unreadable.Count);
+        Assert.Empty(wrongKey.ByKey);
     }
 }
 
