@@ -15,9 +15,9 @@ namespace QrFunctions.Qrs;
 public static class QrPasswords
 {
     /// <summary>
-    /// 100,000 iterations: an unlock costs one derivation (about 30 ms of one core idle, 90 ms on a loaded 2-core
-    /// machine; docs/scans.md), so a scan stays fast while an offline guess costs the same. Stored per hash, so
-    /// raising it later leaves existing hashes working.
+    /// 100,000 iterations: an unlock costs one derivation, about 40 ms of CPU (bench/UnlockBench; docs/scans.md), so
+    /// a scan stays fast while every offline guess costs the same. Stored per hash, so raising it later leaves
+    /// existing hashes working.
     /// </summary>
     public const int Iterations = 100_000;
     public const string HashField = "passwordHash";
