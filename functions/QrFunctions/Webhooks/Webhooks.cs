@@ -73,7 +73,8 @@ public sealed class WebhookPublisher(StorageAccount storage, IMemoryCache cache,
 /// <summary>
 /// Queue trigger DeliverWebhooks: POSTs the event, signed; on failure re-queues it with exponential backoff,
 /// and after <see cref="WebhookRows.DisableAfterFailures"/> consecutive failures disables the subscription
-/// with an audit entry. It completes the queue message itself either way, so the host never poisons it.
+/// with an audit entry. It completes the queue message itself either way, so the host never poisons it, unless the
+/// signing secret cannot be opened (its key is not configured): then it throws and leaves the subscription as it is.
 /// </summary>
 public sealed class WebhookDeliverer(StorageAccount storage, WebhookSecrets secrets, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log)
 {
