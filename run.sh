@@ -17,6 +17,11 @@ dotnet build functions/QrFunctions -c Debug -v quiet -nologo
 export AzureWebJobsStorage="UseDevelopmentStorage=true"
 export QrFunctions__PublicBaseUrl="http://127.0.0.1:${PORT}/"
 export QrFunctions__DevEndpoints=true   # GET /api/dev/outbox?email=… lists the mails the service "sent"
+# Webhook signing secrets are stored encrypted (docs/webhooks.md): a development key, made once for this checkout
+# (32 random bytes, git-ignored in .local/), never a production one.
+[ -s .local/webhook-secret-key ] || (umask 077 && head -c 32 /dev/urandom | base64 > .local/webhook-secret-key)
+export Webhooks__SecretKeys__dev="$(cat .local/webhook-secret-key)"
+export Webhooks__SecretKeyId=dev
 app=functions/QrFunctions/bin/Debug/net10.0/QrFunctions
 "$app" dev-seed --out .local/dev-credentials.json
 echo

@@ -40,6 +40,10 @@ param deployerPrincipalId string = ''
 @allowed(['User', 'Group', 'ServicePrincipal'])
 param deployerPrincipalType string = 'User'
 
+@description('Ids of the keys that seal webhook signing secrets, each the Key Vault secret webhook-secret-key-{id} (32 random bytes, base64); the last one seals new secrets. Rotation: docs/webhooks.md.')
+@minLength(1)
+param webhookSecretKeyIds array = ['1']
+
 var suffix = uniqueString(resourceGroup().id, environmentName)
 var tags = { 'azd-env-name': environmentName, application: 'qrfunctions' }
 var functionAppName = 'func-qr-${environmentName}-${suffix}'
@@ -49,6 +53,7 @@ var deploymentContainerName = 'app-package'
 var storageEnvironmentName = join(filter(map(range(0, length(environmentName)), i => substring(toLower(environmentName), i, 1)), c => contains('abcdefghijklmnopqrstuvwxyz0123456789', c)), '')
 var storageAccountName = take('stqr${storageEnvironmentName}${suffix}', 24)
 var appInsightsName = 'appi-qr-${environmentName}-${suffix}'
+var keyVaultName = take('kv-qr-${suffix}', 24)
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
@@ -81,6 +86,18 @@ module rbac 'modules/rbac.bicep' = {
     deployerPrincipalType: deployerPrincipalType
   }
   dependsOn: [storage, monitoring]
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
 }
 
 module frontDoor 'modules/frontdoor.bicep' = if (enableFrontDoor) {
@@ -116,6 +133,8 @@ module app 'modules/functionapp.bicep' = {
     publicBaseUrl: 'https://${scanHost}/'
     imageBaseUrl: imageBaseUrl
     sharedScanHosts: join(concat(['${functionAppName}.azurewebsites.net'], enableFrontDoor ? [frontDoor!.outputs.endpointHostName] : []), ',')
+    keyVaultName: keyVault.outputs.name
+    webhookSecretKeyIds: webhookSecretKeyIds
   }
   dependsOn: [rbac]
 }
@@ -129,3 +148,4 @@ output queueServiceUri string = storage.outputs.queueServiceUri
 output identityClientId string = identity.outputs.clientId
 output frontDoorHostName string = enableFrontDoor ? frontDoor!.outputs.endpointHostName : ''
 output publicBaseUrl string = 'https://${scanHost}/'
+output keyVaultName string = keyVault.outputs.name

@@ -35,6 +35,17 @@ param publicBaseUrl string
 param imageBaseUrl string
 @description('Comma-separated host names on which scans of every team resolve.')
 param sharedScanHosts string
+@description('Key Vault holding the webhook secret keys.')
+param keyVaultName string
+@description('Ids of the webhook secret keys (Key Vault secrets webhook-secret-key-{id}); the last one seals new secrets.')
+param webhookSecretKeyIds array
+
+// Each key is a Key Vault reference, resolved by the platform with the user-assigned identity (keyVaultReferenceIdentity):
+// the app sees the key's value, the storage account never holds it, and no key appears in this template or its deployment.
+var webhookKeySettings = [for id in webhookSecretKeyIds: {
+  name: 'Webhooks__SecretKeys__${id}'
+  value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=webhook-secret-key-${id})'
+}]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${name}'
@@ -57,9 +68,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: [
+      appSettings: concat([
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
         { name: 'AzureWebJobsStorage__blobServiceUri', value: blobServiceUri }
@@ -82,7 +94,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
         { name: 'QrFunctions__ImageBaseUrl', value: imageBaseUrl }
         { name: 'QrFunctions__SharedScanHosts', value: sharedScanHosts }
-      ]
+        { name: 'Webhooks__SecretKeyId', value: last(webhookSecretKeyIds) }
+      ], webhookKeySettings)
     }
     functionAppConfig: {
       deployment: {

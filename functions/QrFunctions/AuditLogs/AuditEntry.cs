@@ -76,7 +76,7 @@ public sealed class AuditEntry : ITableEntity
     }
 
     private static readonly HashSet<string> Secret = new(StringComparer.OrdinalIgnoreCase)
-        { "password", "secret", "clientSecret", "client_secret", "secretHash", "token", "signingSecret", "signing_secret" };
+        { "password", "passwordHash", "secret", "clientSecret", "client_secret", "secretHash", "token", "signingSecret", "signing_secret" };
 
     /// <summary>Before/after of the fields that differ, with secret-looking fields redacted.</summary>
     public static JsonObject Diff(JsonObject? before, JsonObject? after, params string[] ignore)

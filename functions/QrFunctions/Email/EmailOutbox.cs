@@ -7,8 +7,8 @@ using QrFunctions.Storage;
 
 namespace QrFunctions.Email;
 
-/// <summary>One mail to send; the id makes a redelivered queue message write the same outbox row.</summary>
-public sealed record OutgoingEmail(string Id, string To, string Subject, string Text, long CreatedAtTicks);
+/// <summary>One mail to send; the id makes a redelivered queue message write the same outbox row. OrgId: the sending organization (null in messages queued before it was recorded).</summary>
+public sealed record OutgoingEmail(string Id, string To, string Subject, string Text, long CreatedAtTicks, string? OrgId = null);
 
 /// <summary>
 /// Mail leaves through a queue (email-outbox) so a slow or failing SMTP server never slows or fails the
@@ -16,15 +16,15 @@ public sealed record OutgoingEmail(string Id, string To, string Subject, string 
 /// </summary>
 public static class EmailOutbox
 {
-    public static Task EnqueueAsync(StorageAccount storage, string to, string subject, string text, CancellationToken ct) =>
+    public static Task EnqueueAsync(StorageAccount storage, string orgId, string to, string subject, string text, CancellationToken ct) =>
         storage.Queue(storage.Names.EmailOutboxQueue).SendMessageAsync(
-            JsonSerializer.Serialize(new OutgoingEmail(Ids.New("mail"), to.ToLowerInvariant(), subject, text, DateTime.UtcNow.Ticks)), ct);
+            JsonSerializer.Serialize(new OutgoingEmail(Ids.New("mail"), to.ToLowerInvariant(), subject, text, DateTime.UtcNow.Ticks, orgId)), ct);
 }
 
 /// <summary>
 /// Queue function SendEmail: sends by SMTP when Smtp:Host is configured, and always records the message in the
-/// outbox table (PartitionKey = recipient, RowKey = "{inverted ticks}|{id}", newest first), which is what the
-/// dev-only listing and the tests read.
+/// outbox table (PartitionKey = recipient, RowKey = "{inverted ticks}|{id}", newest first, OrgId = the sender),
+/// which is what the dev-only listing and the tests read.
 /// </summary>
 public sealed class EmailSender(StorageAccount storage, IConfiguration configuration, ILogger<EmailSender> log)
 {
@@ -46,14 +46,18 @@ public sealed class EmailSender(StorageAccount storage, IConfiguration configura
         await storage.Table(storage.Names.Outbox).UpsertEntityAsync(new TableEntity(mail.To, $"{long.MaxValue - mail.CreatedAtTicks:D19}|{mail.Id}")
         {
             ["Subject"] = mail.Subject, ["Text"] = mail.Text, ["MailId"] = mail.Id, ["SentBySmtp"] = configuration["Smtp:Host"] is { Length: > 0 },
+            ["OrgId"] = mail.OrgId,
         }, cancellationToken: ct);
     }
 
-    /// <summary>The newest mails to one recipient (dev listing and tests).</summary>
-    public static async Task<List<TableEntity>> RecentAsync(StorageAccount storage, string email, int max = 50)
+    /// <summary>The newest mails to one recipient (tests), or only those <paramref name="orgId"/> sent (the dev listing).</summary>
+    public static async Task<List<TableEntity>> RecentAsync(StorageAccount storage, string email, int max = 50, string? orgId = null)
     {
         var mails = new List<TableEntity>();
-        await foreach (var row in storage.Table(storage.Names.Outbox).QueryAsync<TableEntity>(e => e.PartitionKey == email.ToLowerInvariant(), maxPerPage: max))
+        var filter = orgId is null
+            ? TableClient.CreateQueryFilter($"PartitionKey eq {email.ToLowerInvariant()}")
+            : TableClient.CreateQueryFilter($"PartitionKey eq {email.ToLowerInvariant()} and OrgId eq {orgId}");
+        await foreach (var row in storage.Table(storage.Names.Outbox).QueryAsync<TableEntity>(filter, maxPerPage: max))
         {
             mails.Add(row);
             if (mails.Count == max) break;
@@ -63,18 +67,20 @@ public sealed class EmailSender(StorageAccount storage, IConfiguration configura
 }
 
 /// <summary>
-/// Development only: the mails the service recorded for a recipient. Declared like every function (so the host
-/// and the development server both serve it), it answers 404 unless QrFunctions:DevEndpoints is true.
+/// Development only: the mails the caller's organization sent to a recipient (never another organization's
+/// invitation, nor mails recorded before the sender was). Declared like every function (so the host and the
+/// development server both serve it), it answers 404 unless QrFunctions:DevEndpoints is true.
 /// </summary>
 [ApiAccess(Api.ApiSurface.QrApi), Tags("Development")]
 public sealed class DevOutboxApi(StorageAccount storage, IConfiguration configuration)
 {
-    [Function("DevOutbox"), EndpointSummary("Development only: mails recorded for a recipient")]
+    [Function("DevOutbox"), EndpointSummary("Development only: mails the caller's organization sent to a recipient")]
     public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/dev/outbox")] HttpRequest req)
     {
         if (!configuration.GetValue("QrFunctions:DevEndpoints", false)) throw Api.ApiProblem.NotFound("Not found.");
         var email = req.Query["email"].ToString();
         if (email.Length == 0) throw Api.ApiProblem.BadRequest("email is required.");
-        return Api.Envelope.Ok((await EmailSender.RecentAsync(storage, email)).Select(m => new { to = m.PartitionKey, subject = m.GetString("Subject"), text = m.GetString("Text") }));
+        var orgId = req.HttpContext.Caller().OrgId;
+        return Api.Envelope.Ok((await EmailSender.RecentAsync(storage, email, orgId: orgId)).Select(m => new { to = m.PartitionKey, subject = m.GetString("Subject"), text = m.GetString("Text") }));
     }
 }

@@ -20,6 +20,7 @@ public static class AppServices
         services.AddMemoryCache();
         services.AddApiAccess();
         services.AddSingleton<WebhookPublisher>();
+        services.AddSingleton<WebhookSecrets>();
         services.AddSingleton<QrImages>();
         services.AddSingleton<QrStore>();
         services.AddSingleton<QrListing>();

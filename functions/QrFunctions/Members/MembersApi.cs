@@ -113,7 +113,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         await AuditEntry.CommitAsync(storage.TeamData, batch, ct);
         await storage.Users.UpsertEntityAsync(new UserTeam { PartitionKey = email, RowKey = UserTeam.RowPrefix + team.Id, OrgId = team.OrgId }, cancellationToken: ct);
         if (token is not null) await SendInviteAsync(storage, config, team, email, token, ct);
-        else await EmailOutbox.EnqueueAsync(storage, email, $"You were added to {team.Name} on QrFunctions",
+        else await EmailOutbox.EnqueueAsync(storage, team.OrgId, email, $"You were added to {team.Name} on QrFunctions",
             $"You were added to the team \"{team.Name}\" as {Roles.Name(role)}. Your existing keys work in it now.\n", ct);
         directory.ForgetMembership(team.Id, email);
         await webhooks.PublishAsync(team.Id, "members.added", new JsonObject { ["email"] = email, ["name"] = name, ["role"] = Roles.Name(role), ["status"] = status }, ct);
@@ -122,7 +122,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     private static Task SendInviteAsync(StorageAccount storage, IConfiguration config, Team team, string email, string token, CancellationToken ct)
     {
         var link = $"{config["QrFunctions:PublicBaseUrl"] ?? "http://127.0.0.1:7071/"}invite/{token}";
-        return EmailOutbox.EnqueueAsync(storage, email, $"You are invited to {team.Name} on QrFunctions",
+        return EmailOutbox.EnqueueAsync(storage, team.OrgId, email, $"You are invited to {team.Name} on QrFunctions",
             $"You have been invited to the team \"{team.Name}\".\nAccept the invitation (valid for {Invites.Lifetime.TotalDays:0} days, once): {link}\n", ct);
     }
 
@@ -133,11 +133,15 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
     }
 
     /// <summary>The member's teams in this organization other than <paramref name="exceptTeamId"/>, with their status there.</summary>
-    /// <summary>Whether the person is a member of a team of another organization that still exists.</summary>
-    private static async Task<bool> BelongsToAnotherOrganizationAsync(StorageAccount storage, TenantDirectory directory, string email, string orgId, CancellationToken ct)
+    /// <summary>
+    /// Whether the person has joined (active or paused, not merely invited) a team of another organization that still
+    /// exists. Invitations from two organizations may coexist; the first one accepted decides.
+    /// </summary>
+    internal static async Task<bool> BelongsToAnotherOrganizationAsync(StorageAccount storage, TenantDirectory directory, string email, string orgId, CancellationToken ct)
     {
         await foreach (var link in storage.Users.QueryAsync<UserTeam>(TableQueries.PrefixFilter(email, UserTeam.RowPrefix), cancellationToken: ct))
-            if (link.OrgId != orgId && await directory.OrgAsync(link.OrgId) is { Deleted: false }) return true;
+            if (link.OrgId != orgId && await directory.OrgAsync(link.OrgId) is { Deleted: false }
+                && await directory.MembershipAsync(link.TeamId, email) is { Status: not "invited" }) return true;
         return false;
     }
 
@@ -336,6 +340,7 @@ public sealed class MembersApi(StorageAccount storage, TenantDirectory directory
         var member = await storage.TeamData.GetEntityIfExistsAsync<Membership>(teamId, Membership.RowOf(email), cancellationToken: ct);
         // Resends leave several tokens; the first accepted one ends the invitation for all of them.
         if (!member.HasValue || member.Value!.Status != "invited") throw ApiProblem.BadRequest("This invitation link was used already or the invitation was withdrawn.");
+        if (await BelongsToAnotherOrganizationAsync(storage, directory, email, team.OrgId, ct)) throw ApiProblem.BadRequest("user from different org");
         var joined = member.Value;
         joined.Status = "active";
         joined.UpdatedAt = Clock.NowMs();

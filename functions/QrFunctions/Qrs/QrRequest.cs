@@ -118,6 +118,7 @@ public static partial class QrRequest
     {
         settings.OptionalBool("passwordEnabled");
         settings.OptionalString("password", 128);
+        settings.Remove(QrPasswords.HashField); // only the server makes hashes (QrPasswords.Protect)
         settings.OptionalBool("scheduleCampaign");
         settings.OptionalLong("campaignStart");
         settings.OptionalLong("campaignEnd");

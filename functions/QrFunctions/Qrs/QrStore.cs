@@ -21,10 +21,10 @@ public sealed record StoredQr(TableEntity Row, JsonObject Doc)
     public bool Deleted => Row.GetBoolean("Deleted") == true;
     public string? ApprovalStatus => Row.GetString("ApprovalStatus");
 
-    /// <summary>The API view: the stored JSON plus the approval state where the team uses approvals.</summary>
+    /// <summary>The API view: the stored JSON (a password only as "passwordSet") plus the approval state where the team uses approvals.</summary>
     public JsonObject View()
     {
-        var view = (JsonObject)Doc.DeepClone();
+        var view = QrPasswords.ForView((JsonObject)Doc.DeepClone());
         if (ApprovalStatus is { } status) view["approvalStatus"] = status;
         return view;
     }
@@ -47,7 +47,57 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
     {
         if (qrId.Length is 0 or > 64 || qrId.IndexOfAny(['/', '\\', '#', '?']) >= 0) return null;
         var row = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, QrKeys.Qr(qrId), cancellationToken: ct);
-        return row.HasValue ? new StoredQr(row.Value!, EntityJson.Read(row.Value!, "Doc")!) : null;
+        return row.HasValue ? (await MigratePasswordsAsync(row.Value!, ct)).Qr : null;
+    }
+
+    /// <summary>
+    /// Hashes the plaintext passwords a code stored before passwords were hashed: in its content, its last approved
+    /// version and the route row scans read. Run by every read of the code and by `operator migrate-passwords`; the
+    /// content is otherwise the same, so no audit entry. A concurrent write wins (it stored a hash itself).
+    /// </summary>
+    public async Task<(StoredQr Qr, IReadOnlyList<string> Changed)> MigratePasswordsAsync(TableEntity row, CancellationToken ct)
+    {
+        var doc = EntityJson.Read(row, "Doc")!;
+        var approved = EntityJson.Read(row, "Approved");
+        var changed = new List<string>();
+        if (QrPasswords.MigrateLegacy(doc)) changed.Add("Doc");
+        if (QrPasswords.MigrateLegacy(approved)) changed.Add("Approved");
+        if (changed.Count == 0) return (new StoredQr(row, doc), changed);
+        EntityJson.Write(row, "Doc", doc);
+        if (approved is not null) EntityJson.Write(row, "Approved", approved);
+        try
+        {
+            var response = await storage.TeamData.UpdateEntityAsync(row, row.ETag, TableUpdateMode.Replace, ct);
+            row.ETag = response.Headers.ETag ?? row.ETag;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            var fresh = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(row.PartitionKey, row.RowKey, cancellationToken: ct);
+            return fresh.HasValue ? (new StoredQr(fresh.Value!, EntityJson.Read(fresh.Value!, "Doc")!), []) : (new StoredQr(row, doc), []);
+        }
+        var displayId = doc["displayId"]!.GetValue<string>();
+        var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, cancellationToken: ct);
+        if (route.HasValue && route.Value!.GetString("QrId") == doc["id"]!.GetValue<string>() && await MigrateRoutePasswordAsync(route.Value, ct)) changed.Add("route");
+        return (new StoredQr(row, doc), changed);
+    }
+
+    /// <summary>Hashes a plaintext password in a route row's published content; true when it wrote.</summary>
+    public async Task<bool> MigrateRoutePasswordAsync(TableEntity route, CancellationToken ct)
+    {
+        JsonObject? published;
+        try { published = EntityJson.Read(route, QrRoute.QrProperty); }
+        catch (System.Text.Json.JsonException) { return false; }
+        if (!QrPasswords.MigrateLegacy(published)) return false;
+        EntityJson.Write(route, QrRoute.QrProperty, published);
+        try
+        {
+            await storage.Routes.UpdateEntityAsync(route, route.ETag, TableUpdateMode.Replace, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status is 404 or 412)
+        {
+            return false; // republished or released meanwhile, by code that stores hashes
+        }
     }
 
     /// <summary>A live (not deleted) code of the team, or 404: other teams' codes are simply not in this partition.</summary>
@@ -106,6 +156,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             doc["updatedAt"] = now;
             doc["updatedBy"] = caller.ActorId;
             doc["qrRedirectUrl"] ??= null;
+            QrPasswords.Protect(doc, previous: null);
             await RenderAsync(doc, team, logoBlob: null, ct);
 
             var pending = NeedsApproval(caller);
@@ -121,7 +172,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             await SubmitWithCounterAsync(team.Id, actions, +1, ct);
 
             await PublishAsync(displayId, qrId, team, pending ? null : doc, ct);
-            await webhooks.PublishAsync(team.Id, "codes.created", doc, ct);
+            await webhooks.PublishAsync(team.Id, "codes.created", QrPasswords.ForView((JsonObject)doc.DeepClone()), ct);
             return new StoredQr(row, doc);
         }
         catch
@@ -144,6 +195,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             var current = await GetLiveAsync(team.Id, qrId, ct);
             var before = current.Doc;
             var doc = change((JsonObject)before.DeepClone());
+            QrPasswords.Protect(doc, before);
             var now = Math.Max(Clock.NowMs(), before["updatedAt"]!.GetValue<long>() + 1);
             doc["updatedAt"] = now;
             doc["updatedBy"] = caller.ActorId;
@@ -160,7 +212,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
                 var row = new TableEntity(team.Id, QrKeys.Qr(qrId)) { ETag = current.Row.ETag };
                 Fill(row, doc, decision ?? (pending ? "pending" : team.ApprovalRequired ? "approved" : null));
                 if (logoBlob is not null) row["LogoBlob"] = logoBlob;
-                if (team.ApprovalRequired) EntityJson.Write(row, "Approved", pending || !publish ? EntityJson.Read(current.Row, "Approved") : doc);
+                if (team.ApprovalRequired) EntityJson.Write(row, "Approved", pending || !publish ? Migrated(EntityJson.Read(current.Row, "Approved")) : doc);
 
                 var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
                 var created = before["createdAt"]!.GetValue<long>();
@@ -179,7 +231,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
                     await PublishAsync(newDisplayId, qrId, team, doc, ct);
                     if (displayIdChanged) await ReleaseAsync(oldDisplayId, qrId, ct);
                 }
-                await webhooks.PublishAsync(team.Id, "codes.updated", doc, ct);
+                await webhooks.PublishAsync(team.Id, "codes.updated", QrPasswords.ForView((JsonObject)doc.DeepClone()), ct);
                 return new StoredQr(row, doc);
             }
             catch (TableTransactionFailedException ex) when (ex.Status == 412 && attempt < 5)
@@ -201,6 +253,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         var team = caller.Team!;
         var current = await GetLiveAsync(team.Id, qrId, ct);
         var doc = (JsonObject)current.Doc.DeepClone();
+        QrPasswords.Protect(doc, previous: null);
         var before = current.Doc;
         var now = Math.Max(Clock.NowMs(), before["updatedAt"]!.GetValue<long>() + 1);
         doc["deleted"] = true;
@@ -231,7 +284,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             ["QrId"] = qrId, ["TeamId"] = team.Id, ["OrgId"] = team.OrgId, ["State"] = "deleted", ["UpdatedAt"] = now,
         }, TableUpdateMode.Replace, ct);
         row.ETag = default;
-        await webhooks.PublishAsync(team.Id, "codes.deleted", doc, ct);
+        await webhooks.PublishAsync(team.Id, "codes.deleted", QrPasswords.ForView((JsonObject)doc.DeepClone()), ct);
         return new StoredQr(row, doc);
     }
 
@@ -380,6 +433,12 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             ["Name"] = Name(doc),
             ["Deleted"] = deleted,
         });
+
+    private static JsonObject? Migrated(JsonObject? doc)
+    {
+        QrPasswords.MigrateLegacy(doc);
+        return doc;
+    }
 
     private static TableTransactionAction Add(string teamId, string rowKey, string qrId) =>
         new(TableTransactionActionType.Add, new TableEntity(teamId, rowKey) { ["QrId"] = qrId });

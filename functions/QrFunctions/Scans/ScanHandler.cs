@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Azure;
@@ -89,15 +88,15 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
             }
         }
 
-        var password = QrContent.Flag(settings["passwordEnabled"]) ? QrContent.TextOf(settings["password"]) : "";
-        if (password.Length > 0)
+        var locked = Qrs.QrPasswords.IsProtected(settings);
+        if (locked)
         {
             if (submittedPassword is null)
             {
                 await PageAsync(context, 200, ScanPages.PasswordForm(displayId, wrong: false));
                 return;
             }
-            if (!PasswordMatches(submittedPassword, password))
+            if (!Qrs.QrPasswords.Matches(settings, submittedPassword))
             {
                 await PageAsync(context, 401, ScanPages.PasswordForm(displayId, wrong: true));
                 return;
@@ -137,7 +136,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
                     page = ScanPages.AppDownload(qr);
                 break;
             default:
-                page = ScanPages.For(type, qr, displayId, now, password.Length > 0 ? submittedPassword : null);
+                page = ScanPages.For(type, qr, displayId, now, locked ? submittedPassword : null);
                 break;
         }
         if (target is null && page is null)
@@ -187,9 +186,6 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
             return false;
         }
     }
-
-    private static bool PasswordMatches(string submitted, string expected) =>
-        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(submitted)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
 
     /// <summary>The first Accept-Language range (by q) with an exact locale, then its primary language, then any locale of that language.</summary>
     public static string? LocaleTarget(JsonObject qr, string? acceptLanguage)

@@ -16,8 +16,8 @@ namespace QrFunctions.Webhooks;
 
 /// <summary>
 /// teamdata partition (PartitionKey = teamId) rows "webhook|{id}": a subscription (URL, events, signing
-/// secret, enabled, consecutive failures). Secrets are stored as they are because signing needs them; the
-/// API shows one only when the subscription is created.
+/// secret, enabled, consecutive failures). Signing needs the secret itself, so it is stored encrypted with a key
+/// the storage account does not hold (<see cref="WebhookSecrets"/>); the API shows it only when the subscription is created.
 /// </summary>
 public static class WebhookRows
 {
@@ -73,9 +73,10 @@ public sealed class WebhookPublisher(StorageAccount storage, IMemoryCache cache,
 /// <summary>
 /// Queue trigger DeliverWebhooks: POSTs the event, signed; on failure re-queues it with exponential backoff,
 /// and after <see cref="WebhookRows.DisableAfterFailures"/> consecutive failures disables the subscription
-/// with an audit entry. It completes the queue message itself either way, so the host never poisons it.
+/// with an audit entry. It completes the queue message itself either way, so the host never poisons it, unless the
+/// signing secret cannot be opened (its key is not configured): then it throws and leaves the subscription as it is.
 /// </summary>
-public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log)
+public sealed class WebhookDeliverer(StorageAccount storage, WebhookSecrets secrets, IConfiguration configuration, TimeProvider time, ILogger<WebhookDeliverer> log)
 {
     private readonly bool _allowPrivate = configuration.GetValue("Webhooks:AllowPrivateTargets", false);
     private HttpClient? _http;
@@ -88,13 +89,27 @@ public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration conf
         var row = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(delivery.TeamId, WebhookRows.RowPrefix + delivery.SubscriptionId, cancellationToken: ct);
         if (!row.HasValue || row.Value!.GetBoolean("Enabled") == false) return; // unsubscribed or disabled meanwhile
         var subscription = row.Value;
+        var stored = subscription.GetString("Secret") ?? "";
+        string secret;
+        try
+        {
+            secret = secrets.Open(delivery.TeamId, delivery.SubscriptionId, stored);
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            // A key missing from configuration or an altered value: the host retries, then poisons the message; the subscription is left as it is.
+            log.LogError(ex, "Webhook {Delivery}: the signing secret of subscription {Subscription} cannot be opened", delivery.DeliveryId, delivery.SubscriptionId);
+            throw;
+        }
+        // Stored before encryption, or under a key being rotated out: sealed under the current key with this delivery's outcome.
+        var resealed = secrets.NeedsSealing(stored) ? secrets.Seal(delivery.TeamId, delivery.SubscriptionId, secret) : null;
 
         var timestamp = time.GetUtcNow().ToUnixTimeSeconds();
         var request = new HttpRequestMessage(HttpMethod.Post, subscription.GetString("Url")) { Content = new StringContent(delivery.Payload, Encoding.UTF8, "application/json") };
         request.Headers.Add("X-QrFunctions-Event", delivery.EventType);
         request.Headers.Add("X-QrFunctions-Delivery", delivery.DeliveryId);
         request.Headers.Add("X-QrFunctions-Timestamp", timestamp.ToString());
-        request.Headers.Add("X-QrFunctions-Signature", WebhookRows.Sign(subscription.GetString("Secret"), timestamp, delivery.Payload));
+        request.Headers.Add("X-QrFunctions-Signature", WebhookRows.Sign(secret, timestamp, delivery.Payload));
         bool delivered;
         try
         {
@@ -106,23 +121,25 @@ public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration conf
             log.LogWarning("Webhook {Delivery} to subscription {Subscription} failed: {Error}", delivery.DeliveryId, delivery.SubscriptionId, ex.Message);
             delivered = false;
         }
-        await RecordOutcomeAsync(delivery, subscription, delivered, ct);
+        await RecordOutcomeAsync(delivery, subscription, delivered, resealed, ct);
     }
 
-    private async Task RecordOutcomeAsync(WebhookDelivery delivery, TableEntity subscription, bool delivered, CancellationToken ct)
+    private async Task RecordOutcomeAsync(WebhookDelivery delivery, TableEntity subscription, bool delivered, string? resealed, CancellationToken ct)
     {
         var failures = delivered ? 0 : (subscription.GetInt32("ConsecutiveFailures") ?? 0) + 1;
-        subscription["ConsecutiveFailures"] = failures;
+        // Only what this delivery changes: writing back the whole row read earlier could put back an older sealed secret.
+        var outcome = new TableEntity(subscription.PartitionKey, subscription.RowKey) { ["ConsecutiveFailures"] = failures };
+        if (resealed is not null) outcome["Secret"] = resealed;
         var disable = failures >= WebhookRows.DisableAfterFailures;
         var actions = new List<TableTransactionAction>();
         if (disable)
         {
-            subscription["Enabled"] = false;
+            outcome["Enabled"] = false;
             actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(delivery.TeamId, "system", "webhook-deliverer", "webhooks.disabled", "webhooks", delivery.SubscriptionId,
                 new JsonObject { ["enabled"] = new JsonObject { ["before"] = true, ["after"] = false }, ["consecutive_failures"] = new JsonObject { ["before"] = failures - 1, ["after"] = failures } })));
             log.LogError("Webhook subscription {Subscription} disabled after {Failures} consecutive failures", delivery.SubscriptionId, failures);
         }
-        actions.Insert(0, new(TableTransactionActionType.UpdateMerge, subscription, ETag.All));
+        actions.Insert(0, new(TableTransactionActionType.UpdateMerge, outcome, ETag.All));
         await storage.TeamData.SubmitTransactionAsync(actions, ct);
         if (delivered || disable) return;
         var delay = WebhookRows.Backoff[Math.Min(delivery.Attempt, WebhookRows.Backoff.Length - 1)];
@@ -132,7 +149,7 @@ public sealed class WebhookDeliverer(StorageAccount storage, IConfiguration conf
 
 /// <summary>/v1/webhooks: subscribe a URL to events, list, unsubscribe (admin).</summary>
 [ApiAccess(ApiSurface.V1, Role.Admin), Tags("Webhooks")]
-public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, WebhookPublisher publisher)
+public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, WebhookPublisher publisher, WebhookSecrets secrets)
 {
     private const string Route = "v1/webhooks";
 
@@ -158,7 +175,7 @@ public sealed class WebhooksApi(StorageAccount storage, IConfiguration config, W
         var secret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', '-').Replace('/', '_');
         var row = new TableEntity(caller.TeamId, WebhookRows.RowPrefix + id)
         {
-            ["Url"] = uri.ToString(), ["Events"] = JsonSerializer.Serialize(events), ["Secret"] = secret, ["Enabled"] = true,
+            ["Url"] = uri.ToString(), ["Events"] = JsonSerializer.Serialize(events), ["Secret"] = secrets.Seal(caller.TeamId, id, secret), ["Enabled"] = true,
             ["ConsecutiveFailures"] = 0, ["CreatedAt"] = Clock.NowMs(),
         };
         await storage.TeamData.SubmitTransactionAsync(

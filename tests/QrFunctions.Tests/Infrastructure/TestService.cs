@@ -41,6 +41,8 @@ public class TestService : IAsyncLifetime
             "--QrFunctions:LocalQueuePolling=false",
             "--QrFunctions:PublicBaseUrl=https://scan.test/",
             "--Logging:LogLevel:Default=Warning",
+            // A development key for webhook signing secrets, new for every test class (docs/webhooks.md).
+            $"--Webhooks:SecretKeys:test={Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}",
             .. Settings,
         ];
         App = DevelopmentServer.Build(args, b =>

@@ -167,4 +167,31 @@ public class TheDevOutboxListsRecordedMail(DevOutboxTestService service) : IClas
         var mail = Assert.Single(mails.EnumerateArray());
         Assert.Contains("/invite/", mail.GetProperty("text").GetString());
     }
+
+    [Fact]
+    public async Task TheListingShowsOnlyMailTheCallersOrganizationSent()
+    {
+        var a = await service.NewTenantAsync();
+        var b = await service.NewTenantAsync();
+        var email = $"shared-{Ids.Random(5)}@example.test";
+        await a.QrApi().PutJsonAsync($"/api/teams-api/{a.TeamId}/members", new { name = "Shared", email, role = "viewer" }).OkAsync();
+        await service.DrainQueueAsync("SendEmail");
+        // A mail recorded before mails carried their organization: listed to no one.
+        await service.Storage.Table(service.Storage.Names.Outbox).AddEntityAsync(new TableEntity(email, $"{long.MaxValue - DateTime.UtcNow.Ticks:D19}|mail_old")
+            { ["Subject"] = "old", ["Text"] = $"http://x/invite/{a.TeamId}.oldtoken", ["MailId"] = "mail_old" });
+
+        var viewerOfB = await b.MemberKeyAsync(Role.Viewer);
+        var seenByB = await b.QrApi(viewerOfB).GetAsync($"/api/dev/outbox?email={email}").DataAsync();
+        Assert.Empty(seenByB.EnumerateArray());
+        var seenByA = await a.QrApi().GetAsync($"/api/dev/outbox?email={email}").DataAsync();
+        var mail = Assert.Single(seenByA.EnumerateArray());
+        Assert.Contains($"/invite/{a.TeamId}.", mail.GetProperty("text").GetString());
+
+        // B invites the same address: each organization sees its own invitation only.
+        await b.QrApi().PutJsonAsync($"/api/teams-api/{b.TeamId}/members", new { name = "Shared", email, role = "viewer" }).OkAsync();
+        await service.DrainQueueAsync("SendEmail");
+        var nowSeenByB = Assert.Single((await b.QrApi(viewerOfB).GetAsync($"/api/dev/outbox?email={email}").DataAsync()).EnumerateArray());
+        Assert.Contains($"/invite/{b.TeamId}.", nowSeenByB.GetProperty("text").GetString());
+        Assert.Single((await a.QrApi().GetAsync($"/api/dev/outbox?email={email}").DataAsync()).EnumerateArray());
+    }
 }

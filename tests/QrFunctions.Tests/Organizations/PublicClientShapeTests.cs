@@ -41,6 +41,23 @@ public class PublicClientShapeTests(TestService service) : IClassFixture<TestSer
     }
 
     [Fact]
+    public async Task TwoOrganizationsMayInviteOnePersonAndTheFirstAcceptanceDecides()
+    {
+        var a = await service.NewTenantAsync();
+        var b = await service.NewTenantAsync();
+        var email = await a.InviteAsync(Role.Viewer);
+        await b.InviteAsync(Role.Viewer, email: email);
+        await service.DrainQueueAsync("SendEmail");
+        var tokens = (await QrFunctions.Email.EmailSender.RecentAsync(service.Storage, email))
+            .Select(m => System.Text.RegularExpressions.Regex.Match(m.GetString("Text") ?? "", @"/invite/(\S+)").Groups[1].Value).ToList();
+        string TokenOf(Tenant tenant) => tokens.Single(t => t.StartsWith(tenant.TeamId + ".", StringComparison.Ordinal));
+
+        await service.Anonymous().PostAsync($"/api/invites/{TokenOf(a)}/accept", null).DataAsync();
+
+        await service.Anonymous().PostAsync($"/api/invites/{TokenOf(b)}/accept", null).ErrorAsync(HttpStatusCode.BadRequest, "user from different org");
+    }
+
+    [Fact]
     public async Task AnOrganizationIsCreatedFromSeed002sBodyPlusItsFirstOwner()
     {
         var operatorKey = await OrganizationSetup.IssueOperatorKeyAsync(service.Storage, "ops");
