@@ -13,6 +13,7 @@ namespace QrFunctions.Tests.Scans;
 /// come only from requests whose answer never arrived (their event was written, the answer died with the process).
 /// No timing is asserted; each wait is on a condition with a generous bound.
 /// </summary>
+[Collection(RunsAlone.Name)]
 public class KilledServiceLosesNoAnsweredScan(ScanTestService service, ITestOutputHelper output) : IClassFixture<ScanTestService>
 {
     private const int Kills = 3;
