@@ -9,6 +9,7 @@ namespace QrFunctions.Tests.Scans;
 /// Every case of uap-core 0.18.0's own test vectors (testdata/uap-core-0.18.0 beside this file, Apache-2.0 with its
 /// LICENSE there; the release published to npm as uap-core@0.18.0, whose regexes.yaml the app embeds).
 /// </summary>
+[Collection(RunsAlone.Name)] // 18,008 vectors through up to ~1,000 regexes each, every match bounded by the parser's 200 ms timeout
 public class UserAgentParserPassesUapCoreVectors
 {
     private static List<Dictionary<string, string?>> Cases(string file)
