@@ -24,14 +24,14 @@ param instanceMemoryMB int = 2048
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
-@description('Serve QR images straight from a public blob container (true), or only through Front Door / the container URL with anonymous access off (false).')
-param publicImageContainer bool = false
-
 @description('Put an Azure Front Door Standard profile in front of the app: scans pass through uncached, QR images are cached at the edge.')
 param enableFrontDoor bool = false
 
 @description('Custom host names for scans on Front Door (e.g. qr.example.com). Each needs DNS records; see docs/deploy.md.')
 param customDomains array = []
+
+@description('Addresses (CIDR) from which the app package may be deployed (the SCM site); empty: any address (deploying still needs credentials for the app).')
+param deploymentAllowedAddresses array = []
 
 @description('Object id of a user or group that deploys and runs the operator command; gets the same data roles as the app. Empty: none.')
 param deployerPrincipalId string = ''
@@ -66,7 +66,6 @@ module storage 'modules/storage.bicep' = {
     name: storageAccountName
     location: location
     tags: tags
-    publicImageContainer: publicImageContainer
     deploymentContainerName: deploymentContainerName
   }
 }
@@ -132,7 +131,11 @@ module app 'modules/functionapp.bicep' = {
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     publicBaseUrl: 'https://${scanHost}/'
     imageBaseUrl: imageBaseUrl
-    sharedScanHosts: join(concat(['${functionAppName}.azurewebsites.net'], enableFrontDoor ? [frontDoor!.outputs.endpointHostName] : []), ',')
+    // Behind Front Door the azurewebsites name serves nobody directly (access restrictions), so it is not a shared host.
+    sharedScanHosts: scanHost
+    behindFrontDoor: enableFrontDoor
+    frontDoorId: enableFrontDoor ? frontDoor!.outputs.frontDoorId : ''
+    deploymentAllowedAddresses: deploymentAllowedAddresses
     keyVaultName: keyVault.outputs.name
     webhookSecretKeyIds: webhookSecretKeyIds
   }

@@ -85,6 +85,40 @@ resource imageRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
   dependsOn: [imageOrigin]
 }
 
+// The origin host header is the app's azurewebsites name (the app only answers to its own names), and under the
+// isolated worker the Functions host replaces X-Forwarded-Host/-For with its own values. So the host name the
+// visitor used (a team's custom domain decides which codes resolve) and the address it connected from reach the
+// app in headers of our own, overwritten on every request so a visitor cannot supply them. The app believes them
+// only when X-Azure-FDID is this profile's id (QrFunctions__FrontDoorId), see docs/scans.md.
+// The names are the app's (Scans/EdgeTrust.cs); a test holds the two together.
+var visitorHostHeader = 'X-QrFunctions-Visitor-Host'
+var visitorAddressHeader = 'X-QrFunctions-Visitor-IP'
+
+resource edgeHeaders 'Microsoft.Cdn/profiles/ruleSets@2024-02-01' = {
+  parent: profile
+  name: 'edgeheaders'
+}
+
+resource visitorHeaders 'Microsoft.Cdn/profiles/ruleSets/rules@2024-02-01' = {
+  parent: edgeHeaders
+  name: 'visitor'
+  properties: {
+    order: 1
+    matchProcessingBehavior: 'Continue'
+    conditions: []
+    actions: [
+      {
+        name: 'ModifyRequestHeader'
+        parameters: { typeName: 'DeliveryRuleHeaderActionParameters', headerAction: 'Overwrite', headerName: visitorHostHeader, value: '{hostname}' }
+      }
+      {
+        name: 'ModifyRequestHeader'
+        parameters: { typeName: 'DeliveryRuleHeaderActionParameters', headerAction: 'Overwrite', headerName: visitorAddressHeader, value: '{socket_ip}' }
+      }
+    ]
+  }
+}
+
 // Everything else (scans, API): no cacheConfiguration, so Front Door caches nothing and every scan reaches the app.
 resource appRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
   parent: endpoint
@@ -97,8 +131,11 @@ resource appRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
     forwardingProtocol: 'HttpsOnly'
     linkToDefaultDomain: 'Enabled'
     customDomains: [for (host, i) in customDomains: { id: domains[i].id }]
+    ruleSets: [{ id: edgeHeaders.id }]
   }
-  dependsOn: [appOrigin, imageRoute]
+  dependsOn: [appOrigin, imageRoute, visitorHeaders]
 }
 
 output endpointHostName string = endpoint.properties.hostName
+@description('The profile\'s id, sent to origins as X-Azure-FDID.')
+output frontDoorId string = profile.properties.frontDoorId

@@ -40,6 +40,13 @@ param keyVaultName string
 @description('Ids of the webhook secret keys (Key Vault secrets webhook-secret-key-{id}); the last one seals new secrets.')
 param webhookSecretKeyIds array
 
+@description('Whether Front Door is in front of the app: then only our Front Door profile may call it.')
+param behindFrontDoor bool
+@description('Id of that Front Door profile (sent as X-Azure-FDID); empty without Front Door.')
+param frontDoorId string
+@description('Addresses (CIDR) allowed to reach the deployment (SCM) site; empty: any address (deploying still needs credentials for the app).')
+param deploymentAllowedAddresses array
+
 // Each key is a Key Vault reference, resolved by the platform with the user-assigned identity (keyVaultReferenceIdentity):
 // the app sees the key's value, the storage account never holds it, and no key appears in this template or its deployment.
 var webhookKeySettings = [for id in webhookSecretKeyIds: {
@@ -71,6 +78,31 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
+      // Behind Front Door the app answers only our profile: the AzureFrontDoor.Backend addresses are shared by every
+      // Front Door customer, so the rule also requires our profile's id in X-Azure-FDID; everything else is denied.
+      // Called directly on its azurewebsites name a caller could otherwise choose the host and client headers.
+      ipSecurityRestrictionsDefaultAction: behindFrontDoor ? 'Deny' : 'Allow'
+      ipSecurityRestrictions: behindFrontDoor
+        ? [
+            {
+              name: 'front-door'
+              action: 'Allow'
+              priority: 100
+              tag: 'ServiceTag'
+              ipAddress: 'AzureFrontDoor.Backend'
+              headers: { 'x-azure-fdid': [frontDoorId] }
+            }
+          ]
+        : []
+      // Deployment (the SCM site, where the package is pushed) never comes through Front Door: its own rules.
+      scmIpSecurityRestrictionsUseMain: false
+      scmIpSecurityRestrictionsDefaultAction: empty(deploymentAllowedAddresses) ? 'Allow' : 'Deny'
+      scmIpSecurityRestrictions: [for (range, i) in deploymentAllowedAddresses: {
+        name: 'deployer-${i}'
+        action: 'Allow'
+        priority: 100 + i
+        ipAddress: range
+      }]
       appSettings: concat([
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
@@ -94,6 +126,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'QrFunctions__PublicBaseUrl', value: publicBaseUrl }
         { name: 'QrFunctions__ImageBaseUrl', value: imageBaseUrl }
         { name: 'QrFunctions__SharedScanHosts', value: sharedScanHosts }
+        // Requests carrying this X-Azure-FDID came through our Front Door, whose rule set wrote the visitor's host
+        // name and address into headers the app then believes (docs/scans.md). Empty: no such header is believed.
+        { name: 'QrFunctions__FrontDoorId', value: frontDoorId }
         { name: 'Webhooks__SecretKeyId', value: last(webhookSecretKeyIds) }
       ], webhookKeySettings)
     }

@@ -6,8 +6,6 @@ param name string
 param location string
 @description('Resource tags.')
 param tags object
-@description('Let anonymous clients read the QR image container.')
-param publicImageContainer bool
 @description('Blob container Flex Consumption deploys the app package from.')
 param deploymentContainerName string
 
@@ -23,7 +21,8 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    allowBlobPublicAccess: publicImageContainer
+    // Only the QR image container is public (below); every other container stays private.
+    allowBlobPublicAccess: true
     defaultToOAuthAuthentication: true
     publicNetworkAccess: 'Enabled'
   }
@@ -40,10 +39,13 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   properties: { publicAccess: 'None' }
 }
 
+// QR images are read anonymously, by Front Door's image route (its blob origin has no credentials) or straight from
+// the container URL without Front Door: 'Blob' access, reads of a named blob, no listing. Their names are SHA-256
+// hashes of what they show (a scan URL that is printed anyway), so a name tells nothing that is not public.
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for c in items(names.containers): {
   parent: blobService
   name: c.value
-  properties: { publicAccess: (publicImageContainer && c.key == 'qrImages') ? 'Blob' : 'None' }
+  properties: { publicAccess: c.key == 'qrImages' ? 'Blob' : 'None' }
 }]
 
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {

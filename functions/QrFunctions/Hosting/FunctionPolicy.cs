@@ -14,7 +14,7 @@ namespace QrFunctions.Hosting;
 /// </summary>
 public sealed class FunctionPolicy(AccessPolicy access, IConfiguration configuration, ILogger<FunctionPolicy> log)
 {
-    private readonly int _trustedHops = Scans.ScanRequest.TrustedHops(configuration);
+    private readonly Scans.EdgeTrust _edge = Scans.EdgeTrust.From(configuration);
 
     // Per client address and per instance: enough to stop enumerating displayIds, no storage round trip.
     private readonly PartitionedRateLimiter<string> _perAddress = PartitionedRateLimiter.Create<string, string>(address =>
@@ -49,7 +49,7 @@ public sealed class FunctionPolicy(AccessPolicy access, IConfiguration configura
 
     private void LimitPerAddress(HttpContext context)
     {
-        var address = Scans.ScanRequest.ClientAddress(context, _trustedHops)?.ToString() ?? "unknown";
+        var address = _edge.ClientAddress(context)?.ToString() ?? "unknown";
         using var lease = _perAddress.AttemptAcquire(address);
         if (lease.IsAcquired) return;
         var problem = new ApiProblem(429, "Too many requests from this address; retry in a second.");

@@ -15,7 +15,7 @@ namespace QrFunctions.Scans;
 public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, ScanEventBatcher batcher, IScanClientClassifier classifier, GeoLocator geo,
     VisitorSalt salt, IConfiguration configuration, ILogger<ScanHandler> log)
 {
-    private readonly int _trustedHops = ScanRequest.TrustedHops(configuration);
+    private readonly EdgeTrust _edge = EdgeTrust.From(configuration);
     private readonly string? _countryHeader = configuration["QrFunctions:GeoCountryHeader"];
     private readonly string? _cityHeader = configuration["QrFunctions:GeoCityHeader"];
     private readonly HashSet<string> _sharedHosts = SharedHosts(configuration);
@@ -60,7 +60,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
         }
 
         if (route is not { IsServable: true } || team is null || team.Archived || team.OrgId != route.OrgId || org is null || org.Deleted
-            || !HostServesTeam(context.Request.Host.Host, team))
+            || !HostServesTeam(_edge.Host(context), team))
         {
             await PageAsync(context, 404, ScanPages.Message("Not found", "This QR code does not exist or is no longer active."));
             return;
@@ -221,7 +221,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
     {
         var head = HttpMethods.IsHead(context.Request.Method);
         var isBot = head || client.IsBot;
-        var address = ScanRequest.ClientAddress(context, _trustedHops);
+        var address = _edge.ClientAddress(context);
         var userAgent = context.Request.Headers.UserAgent.ToString();
         var referrer = context.Request.Headers.Referer.ToString();
         var country = ScanRequest.EdgeHeader(context, _countryHeader, 2).ToUpperInvariant();

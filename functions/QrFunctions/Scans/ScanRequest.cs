@@ -9,7 +9,8 @@ public static class ScanRequest
     /// <summary>
     /// How many proxies in front of the app append to X-Forwarded-For and are trusted (0: none, use the
     /// connection's address). QrFunctions:TrustForwardedFor turns it on; QrFunctions:ForwardedForHops says how
-    /// many (1: the Functions/App Service front end; 2: Front Door in front of it).
+    /// many. Off under the Functions host, which replaces X-Forwarded-For; behind our Front Door the visitor's
+    /// address comes from <see cref="EdgeTrust"/> instead.
     /// </summary>
     public static int TrustedHops(IConfiguration configuration) =>
         configuration.GetValue("QrFunctions:TrustForwardedFor", false) ? Math.Max(1, configuration.GetValue("QrFunctions:ForwardedForHops", 1)) : 0;

@@ -5,9 +5,6 @@ public static class RepoPaths
 {
     public static string Root { get; } = Find();
 
-    /// <summary>shared/ sits beside the repository: test vectors that are not ours to commit.</summary>
-    public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
-
     private static string Find()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

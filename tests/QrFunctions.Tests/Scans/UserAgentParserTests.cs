@@ -5,13 +5,17 @@ using YamlDotNet.RepresentationModel;
 
 namespace QrFunctions.Tests.Scans;
 
-/// <summary>Every case of uap-core 0.18.0's own test vectors (shared/testdata, matching npm uap-core@0.18.0).</summary>
+/// <summary>
+/// Every case of uap-core 0.18.0's own test vectors (testdata/uap-core-0.18.0 beside this file, Apache-2.0 with its
+/// LICENSE there; the release published to npm as uap-core@0.18.0, whose regexes.yaml the app embeds).
+/// </summary>
+[Collection(RunsAlone.Name)] // 18,008 vectors through up to ~1,000 regexes each, every match bounded by the parser's 200 ms timeout
 public class UserAgentParserPassesUapCoreVectors
 {
     private static List<Dictionary<string, string?>> Cases(string file)
     {
         var yaml = new YamlStream();
-        using (var reader = new StreamReader(Path.Combine(RepoPaths.Shared, "testdata", "uap-core-0.18.0", file))) yaml.Load(reader);
+        using (var reader = new StreamReader(Path.Combine(RepoPaths.Root, "tests/QrFunctions.Tests/Scans/testdata/uap-core-0.18.0", file))) yaml.Load(reader);
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
         return ((YamlSequenceNode)root.Children[new YamlScalarNode("test_cases")]).Children.Cast<YamlMappingNode>()
             .Select(n => n.Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value!, kv => NullIfEmpty((kv.Value as YamlScalarNode)?.Value)))
