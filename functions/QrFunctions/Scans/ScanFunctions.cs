@@ -21,7 +21,8 @@ public sealed class ScanFunctions(ScanHandler scans)
     }
 
     /// <summary>The password form posts here (application/x-www-form-urlencoded, field "password").</summary>
-    [Function("ScanUnlock")]
+    // Per client address, like the availability check: each guess costs a PBKDF2 derivation, so guessing is throttled too.
+    [Function("ScanUnlock"), LimitedPerClientAddress]
     [EndpointSummary("Unlock a password-protected code")]
     public async Task<IResult> UnlockAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "{displayId}/unlock")] HttpRequest req, string displayId)
     {

@@ -43,7 +43,8 @@ public static class UserAgentParser
     {
         foreach (var p in rules.UserAgents)
         {
-            var m = p.Regex.Match(ua);
+            var m = Match(p, ua);
+            if (m is null) break;
             if (!m.Success) continue;
             return new UserAgentInfo(
                 Replace(p.Get("family_replacement"), m, 1) ?? "Other",
@@ -58,7 +59,8 @@ public static class UserAgentParser
     {
         foreach (var p in rules.Os)
         {
-            var m = p.Regex.Match(ua);
+            var m = Match(p, ua);
+            if (m is null) break;
             if (!m.Success) continue;
             return new OsInfo(
                 Replace(p.Get("os_replacement"), m, 1) ?? "Other",
@@ -74,7 +76,8 @@ public static class UserAgentParser
     {
         foreach (var p in rules.Devices)
         {
-            var m = p.Regex.Match(ua);
+            var m = Match(p, ua);
+            if (m is null) break;
             if (!m.Success) continue;
             return new DeviceInfo(
                 Replace(p.Get("device_replacement"), m, 1) ?? "Other",
@@ -82,6 +85,16 @@ public static class UserAgentParser
                 Replace(p.Get("model_replacement"), m, 1));
         }
         return new DeviceInfo("Other", null, null);
+    }
+
+    /// <summary>
+    /// A rule's match, or null when it ran past its time bound (a user agent built to backtrack, or a starved CPU):
+    /// the dimension is then "Other" rather than the scan failing or trying every remaining rule at the same cost.
+    /// </summary>
+    private static Match? Match(Parser rule, string ua)
+    {
+        try { return rule.Regex.Match(ua); }
+        catch (RegexMatchTimeoutException) { return null; }
     }
 
     private static readonly Regex GroupReference = new(@"\$(\d)", RegexOptions.Compiled);

@@ -80,4 +80,15 @@ public class RateLimitTests(TestService service) : IClassFixture<TestService>
         Assert.Contains(HttpStatusCode.OK, statuses);
         Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
     }
+
+    [Fact]
+    public async Task PasswordGuessesAreLimitedPerAddressToo()
+    {
+        var client = service.Anonymous();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 80; i++)
+            statuses.Add((await client.PostAsync($"/guess-{i}/unlock", new FormUrlEncodedContent([new("password", "guess")]))).StatusCode);
+        Assert.Contains(HttpStatusCode.NotFound, statuses); // no such code: the page says so, until the limit
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+    }
 }
