@@ -50,7 +50,8 @@ public sealed class RouteOrderTests : IAsyncLifetime
     public async Task EachFunctionIsReachedAtItsOwnRouteUnderTheHostsOrderAndInTheDevelopmentServer(string name)
     {
         var function = FunctionCatalog.App.FindHttp(name)!;
-        var path = Path(function.Pattern, _ => "sample-1");
+        // A catch-all's own path has several segments: one segment is a scan, which the catch-all must not take.
+        var path = Path(function.Pattern, _ => function.IsCatchAll ? "sample-1/sample-2" : "sample-1");
         foreach (var method in function.Methods)
         {
             Assert.Equal(name, HostChoice(path, method));
@@ -100,6 +101,10 @@ public sealed class RouteOrderTests : IAsyncLifetime
     [InlineData("/v1/usage", "put", "ZzUnmatchedV1")]
     [InlineData("/v1/usage", "get", "UsageGet")]
     [InlineData("/api", "get", "Scan")]
+    [InlineData("/AggregateScans", "post", "ZzzUnmatchedPath")]
+    [InlineData("/a/b/c", "get", "ZzzUnmatchedPath")]
+    [InlineData("/some-code", "delete", "ZzzUnmatchedPath")]
+    [InlineData("/some-code", "head", "Scan")]
     public async Task PathsNoOtherFunctionServesReachTheirSurfacesCatchAllInBoth(string path, string method, string expected)
     {
         Assert.Equal(expected, HostChoice(path, method));
@@ -108,7 +113,7 @@ public sealed class RouteOrderTests : IAsyncLifetime
 
     [Fact]
     public void TheCatchAllsComeLastInTheHostsOrder() =>
-        Assert.Equal(["ZzUnmatchedApi", "ZzUnmatchedV1"], FunctionCatalog.App.HttpFunctions.TakeLast(2).Select(f => f.Name));
+        Assert.Equal(["ZzUnmatchedApi", "ZzUnmatchedV1", "ZzzUnmatchedPath"], FunctionCatalog.App.HttpFunctions.TakeLast(3).Select(f => f.Name));
 
     /// <summary>The function the host runs: the first by name whose template matches and whose methods include the request's.</summary>
     private static string HostChoice(string path, string method) =>
