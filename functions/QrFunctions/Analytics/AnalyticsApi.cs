@@ -308,7 +308,7 @@ public sealed class AnalyticsApi(StorageAccount storage, Leads.LeadStore leads)
                 ["totalLeadsCount"] = lead.Total,
                 ["leadsTodayCount"] = lead.Today,
                 ["leadsYesterdayCount"] = lead.Yesterday,
-                ["createdAt"] = createdAt,
+                ["createdAt"] = createdAt > 0 ? createdAt : total?.GetInt64("FirstScanAt") ?? 0, // the code's row is gone: its first scan is the best we know
                 ["updatedAt"] = total?.GetInt64("LastScanAt") ?? 0,
                 ["leadsUpdatedAt"] = lead.UpdatedAt,
                 ["todayDate"] = todayText,

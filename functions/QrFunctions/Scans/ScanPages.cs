@@ -26,7 +26,7 @@ public static partial class ScanPages
         "main{max-width:34rem;margin:0 auto;padding:1.5rem 1rem}h1{font-size:1.5rem;margin:.2rem 0 .5rem}h2{font-size:1.15rem;margin:1.2rem 0 .3rem}" +
         "p{line-height:1.45}.sub{color:#555}.card{background:#fff;border-radius:12px;padding:1rem;margin:.75rem 0;box-shadow:0 1px 3px #0002}" +
         "a.button,button{display:flex;align-items:center;justify-content:center;gap:.5rem;text-align:center;background:#1d4ed8;color:#fff;padding:.8rem;border-radius:10px;text-decoration:none;margin:.6rem 0;border:0;width:100%;font-size:1rem;box-sizing:border-box}" +
-        "a.secondary,button.secondary{background:#e5e7eb;color:#1d1d1f}" +
+        "a.secondary,button.secondary{background:#e5e7eb;color:#1d1d1f}[hidden]{display:none!important}" +
         "img,video{max-width:100%;border-radius:10px}figure{margin:.75rem 0}figcaption{color:#555;font-size:.9rem}" +
         ".icon{width:1.4rem;height:1.4rem;border-radius:4px;object-fit:cover}.avatar{display:block;width:6rem;height:6rem;border-radius:50%;object-fit:cover;margin:0 auto .5rem}" +
         ".frame{position:relative;padding-top:56.25%}.frame iframe{position:absolute;inset:0;width:100%;height:100%;border:0;border-radius:10px}" +
@@ -322,7 +322,7 @@ public static partial class ScanPages
     /// Without JavaScript the button stays hidden and "Continue" goes on.
     /// </summary>
     public const string LocationScript =
-        "(function(){var f=document.getElementById(\"loc\"),b=document.getElementById(\"share\");" +
+        "(function(){var f=document.getElementById(\"loc\"),b=document.getElementById(\"locate\");" +
         "if(!f||!b||!navigator.geolocation)return;b.hidden=false;" +
         "b.addEventListener(\"click\",function(){b.disabled=true;" +
         "navigator.geolocation.getCurrentPosition(function(p){f.elements.latitude.value=p.coords.latitude.toFixed(3);" +
@@ -335,7 +335,7 @@ public static partial class ScanPages
         "<h1>Share your location?</h1><p>The owner of this QR code would like to know roughly where it is scanned (to about 100 m). " +
         "It is stored only if you share it.</p>" + FlowForm(displayId, token, "location", "loc") +
         "<input type=\"hidden\" name=\"share\" value=\"0\"><input type=\"hidden\" name=\"latitude\" value=\"\"><input type=\"hidden\" name=\"longitude\" value=\"\">" +
-        "<button type=\"button\" id=\"share\" hidden>Share my location</button>" +
+        "<button type=\"button\" id=\"locate\" hidden>Share my location</button>" +
         "<button type=\"submit\" class=\"secondary\">Continue without sharing</button></form>" +
         $"<script>{LocationScript}</script>"), LocationPolicy);
 
