@@ -93,6 +93,8 @@ resource imageRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-02-01' = {
 // The names are the app's (Scans/EdgeTrust.cs); a test holds the two together.
 var visitorHostHeader = 'X-QrFunctions-Visitor-Host'
 var visitorAddressHeader = 'X-QrFunctions-Visitor-IP'
+// The visitor's country (ISO 3166 alpha-2, from Front Door's geo lookup of the socket address): scan analytics' country.
+var visitorCountryHeader = 'X-QrFunctions-Visitor-Country'
 
 resource edgeHeaders 'Microsoft.Cdn/profiles/ruleSets@2024-02-01' = {
   parent: profile
@@ -114,6 +116,10 @@ resource visitorHeaders 'Microsoft.Cdn/profiles/ruleSets/rules@2024-02-01' = {
       {
         name: 'ModifyRequestHeader'
         parameters: { typeName: 'DeliveryRuleHeaderActionParameters', headerAction: 'Overwrite', headerName: visitorAddressHeader, value: '{socket_ip}' }
+      }
+      {
+        name: 'ModifyRequestHeader'
+        parameters: { typeName: 'DeliveryRuleHeaderActionParameters', headerAction: 'Overwrite', headerName: visitorCountryHeader, value: '{geo_country}' }
       }
     ]
   }

@@ -15,7 +15,7 @@ namespace QrFunctions.Analytics;
 /// is the caller's team; codes of other teams are 404 (single code) or silently left out (bulk calls).
 /// </summary>
 [ApiAccess(ApiSurface.QrApi), Tags("Analytics")]
-public sealed class AnalyticsApi(StorageAccount storage)
+public sealed class AnalyticsApi(StorageAccount storage, Leads.LeadStore leads)
 {
     public const int DetailedDays = 30;
     public const int DetailedMaxItems = 1000;
@@ -37,11 +37,21 @@ public sealed class AnalyticsApi(StorageAccount storage)
     /// </summary>
     private static async Task<(Visibility, TableEntity?)> VisibilityAsync(StorageAccount storage, TableClient stats, string teamId, string qrId, CancellationToken ct)
     {
-        if (!ScanStatRows.IsKeySafe(qrId)) return (Visibility.NotVisible, null);
-        var total = await stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total, cancellationToken: ct);
-        if (total.HasValue) return total.Value!.GetString("TeamId") == teamId ? (Visibility.Scanned, total.Value) : (Visibility.NotVisible, null);
-        var qr = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, "qr|" + qrId, select: ["RowKey"], cancellationToken: ct);
-        return (qr.HasValue ? Visibility.NeverScanned : Visibility.NotVisible, null);
+        var (visibility, total, _) = await VisibilityAndCreationAsync(storage, stats, teamId, qrId, ct);
+        return (visibility, total);
+    }
+
+    /// <summary><see cref="VisibilityAsync"/> plus the code's creation time (its row in the team's partition; 0 when that is gone).</summary>
+    private static async Task<(Visibility, TableEntity?, long CreatedAt)> VisibilityAndCreationAsync(StorageAccount storage, TableClient stats, string teamId, string qrId,
+        CancellationToken ct)
+    {
+        if (!ScanStatRows.IsKeySafe(qrId)) return (Visibility.NotVisible, null, 0);
+        var totalTask = stats.GetEntityIfExistsAsync<TableEntity>(qrId, ScanStatRows.Total, cancellationToken: ct);
+        var qrTask = storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, "qr|" + qrId, select: ["RowKey", "CreatedAt"], cancellationToken: ct);
+        var (total, qr) = (await totalTask, await qrTask);
+        var createdAt = qr.HasValue ? qr.Value!.GetInt64("CreatedAt") ?? 0 : 0;
+        if (total.HasValue) return total.Value!.GetString("TeamId") == teamId ? (Visibility.Scanned, total.Value, createdAt) : (Visibility.NotVisible, null, 0);
+        return (qr.HasValue ? Visibility.NeverScanned : Visibility.NotVisible, null, createdAt);
     }
 
     /// <summary>The code's day rows from <paramref name="fromDay"/> to <paramref name="toDay"/> (yyyyMMdd, inclusive), oldest first.</summary>
@@ -91,10 +101,33 @@ public sealed class AnalyticsApi(StorageAccount storage)
         var days = await DayRowsAsync(stats, qrId, ScanStatRows.DayOf(from), ScanStatRows.DayOf(to), ct);
         foreach (var day in Enumerable.Reverse(days))
         {
+            var dayKey = day.RowKey[ScanStatRows.DayPrefix.Length..];
             var shards = ScanEventRows.ShardsIn(day.GetInt32(ScanStatRows.EventShards));
-            await foreach (var row in DayEventsNewestFirstAsync(events, qrId, day.RowKey[ScanStatRows.DayPrefix.Length..], shards, from, to, ct))
+            // The day row says whether later steps added anything to its scans: only then one more key range, read once per day.
+            var outcomes = (day.GetInt64("Located") ?? 0) + (day.GetInt64("Declined") ?? 0) > 0 ? await OutcomesAsync(stats, qrId, dayKey, ct) : null;
+            await foreach (var row in DayEventsNewestFirstAsync(events, qrId, dayKey, shards, from, to, ct))
+            {
+                if (outcomes is not null && row.GetString("ScanId") is { } scanId && outcomes.TryGetValue(scanId, out var added))
+                    foreach (var (column, value) in added) row[column] = value;
                 yield return row;
+            }
         }
+    }
+
+    /// <summary>scanId → the columns later steps added to that scan (Latitude, Longitude; Declined).</summary>
+    private static async Task<Dictionary<string, List<(string, object)>>> OutcomesAsync(TableClient stats, string qrId, string day, CancellationToken ct)
+    {
+        var result = new Dictionary<string, List<(string, object)>>(StringComparer.Ordinal);
+        await foreach (var row in stats.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {ScanStatRows.OutcomePartition(qrId, day)}"), cancellationToken: ct))
+        {
+            var parts = row.RowKey.Split('|');
+            if (parts.Length != 2) continue;
+            if (!result.TryGetValue(parts[0], out var columns)) result[parts[0]] = columns = [];
+            if (parts[1] == Scans.ScanEvent.Kinds.Location && row.GetDouble("Latitude") is { } la && row.GetDouble("Longitude") is { } lo)
+                columns.AddRange([("Latitude", la), ("Longitude", lo)]);
+            else if (parts[1] == Scans.ScanEvent.Kinds.Declined) columns.Add(("Declined", true));
+        }
+        return result;
     }
 
     /// <summary>One day's events of a code in [from, to], newest first: the shard partitions that hold events read at once and merged by RowKey.</summary>
@@ -122,7 +155,20 @@ public sealed class AnalyticsApi(StorageAccount storage)
         }
     }
 
-    private static JsonObject ScanData(string qrId, TableEntity row) => new()
+    private static JsonObject ScanData(string qrId, TableEntity row)
+    {
+        var data = ScanFields(qrId, row);
+        // Only where the visitor shared one (docs/scans.md#location): never a guess.
+        if (row.GetDouble("Latitude") is { } latitude && row.GetDouble("Longitude") is { } longitude)
+        {
+            data["latitude"] = latitude;
+            data["longitude"] = longitude;
+        }
+        if (row.GetBoolean("Declined") == true) data["declined"] = true;
+        return data;
+    }
+
+    private static JsonObject ScanFields(string qrId, TableEntity row) => new()
     {
         ["qrId"] = qrId,
         ["scanTime"] = row.GetInt64("ScanTime") ?? 0,
@@ -247,9 +293,11 @@ public sealed class AnalyticsApi(StorageAccount storage)
 
         var items = await Task.WhenAll(qrIds.Distinct().Select(async qrId =>
         {
-            var (visibility, total) = await VisibilityAsync(storage, stats, teamId, qrId, ct);
+            var (visibility, total, createdAt) = await VisibilityAndCreationAsync(storage, stats, teamId, qrId, ct);
             if (visibility == Visibility.NotVisible) return null;
+            var leadCounts = leads.CountsAsync(teamId, qrId, today, yesterday, ct);
             var days = visibility == Visibility.Scanned ? await DayRowsAsync(stats, qrId, yesterday, today, ct) : [];
+            var lead = await leadCounts;
             TableEntity? Day(string d) => days.FirstOrDefault(r => r.RowKey == ScanStatRows.Day(d));
             return new JsonObject
             {
@@ -257,18 +305,20 @@ public sealed class AnalyticsApi(StorageAccount storage)
                 ["totalScans"] = total?.GetInt64("Total") ?? 0,
                 ["todayScans"] = Day(today)?.GetInt64("Total") ?? 0,
                 ["yesterdayScans"] = Day(yesterday)?.GetInt64("Total") ?? 0,
-                ["totalLeadsCount"] = 0,
-                ["leadsTodayCount"] = 0,
-                ["leadsYesterdayCount"] = 0,
-                ["createdAt"] = total?.GetInt64("FirstScanAt") ?? 0,
+                ["totalLeadsCount"] = lead.Total,
+                ["leadsTodayCount"] = lead.Today,
+                ["leadsYesterdayCount"] = lead.Yesterday,
+                ["createdAt"] = createdAt > 0 ? createdAt : total?.GetInt64("FirstScanAt") ?? 0, // the code's row is gone: its first scan is the best we know
                 ["updatedAt"] = total?.GetInt64("LastScanAt") ?? 0,
-                ["leadsUpdatedAt"] = 0,
+                ["leadsUpdatedAt"] = lead.UpdatedAt,
                 ["todayDate"] = todayText,
                 ["leadsTodayDate"] = todayText,
                 ["humanScans"] = total?.GetInt64("Human") ?? 0,
                 ["botScans"] = total?.GetInt64("Bot") ?? 0,
                 ["todayUniqueVisitors"] = Day(today)?.GetInt64("Unique") ?? 0,
                 ["yesterdayUniqueVisitors"] = Day(yesterday)?.GetInt64("Unique") ?? 0,
+                ["scansWithLocation"] = total?.GetInt64("Located") ?? 0,
+                ["declinedScans"] = total?.GetInt64("Declined") ?? 0,
             };
         }));
         return Envelope.Ok(items.Where(i => i is not null).ToList());

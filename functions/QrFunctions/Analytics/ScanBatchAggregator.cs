@@ -37,7 +37,9 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     public const int MaxMarkersPrunedPerWrite = 30;
 
     /// <param name="Marker">"counted|{day of the message's newest scan}|{batchId}": the same for every code of the message and every delivery.</param>
-    private sealed record CounterUpdate(string BatchId, string Marker, List<ScanEvent> Scans, Dictionary<string, long> NewVisitors)
+    /// <param name="NewOutcomes">Per (day of the scan, kind): what later steps added to scans that no earlier batch had added (location, declined).</param>
+    private sealed record CounterUpdate(string BatchId, string Marker, List<ScanEvent> Scans, Dictionary<string, long> NewVisitors,
+        Dictionary<(string Day, string Kind), long> NewOutcomes, string TeamId, string OrgId)
     {
         public readonly TaskCompletionSource Applied = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
@@ -62,7 +64,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
             .Select(code => AggregateCodeAsync(batch.BatchId, marker, code.Key, code.ToList(), ct)));
         log.LogDebug("Aggregated scan batch {BatchId}: {Count} events", batch.BatchId, batch.Events.Count);
         // scans.recorded goes out per batch and team (a redelivered batch may notify twice; the batch id lets receivers deduplicate).
-        foreach (var team in batch.Events.GroupBy(e => e.TeamId))
+        foreach (var team in batch.Events.Where(e => e.Kind is null).GroupBy(e => e.TeamId))
             await webhooks.PublishAsync(team.Key, "scans.recorded", new System.Text.Json.Nodes.JsonObject
             {
                 ["batch_id"] = batch.BatchId,
@@ -90,15 +92,77 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
         {
             if (e is null || !ScanStatRows.IsKeySafe(e.QrId) || !ScanStatRows.IsKeySafe(e.TeamId) || e.ScanTime <= 0 || e.ScanTime > 9_000_000_000_000L)
                 throw new FormatException("Scan batch message has an event without a valid qrId, teamId or scanTime.");
+            if (e.ScanId is not null && (e.ScanId.Length != 32 || !e.ScanId.All(char.IsAsciiHexDigitLower)))
+                throw new FormatException("Scan batch message has an event whose scan id is not 32 hex digits.");
+            var validOutcome = e.Kind switch
+            {
+                null => true,
+                ScanEvent.Kinds.Declined => e.ScanId is not null,
+                ScanEvent.Kinds.Location => e.ScanId is not null && e.Latitude is { } la && e.Longitude is { } lo && Math.Abs(la) <= 90 && Math.Abs(lo) <= 180,
+                _ => false,
+            };
+            if (!validOutcome) throw new FormatException("Scan batch message has a follow-up event of an unknown kind, or without its scan id or position.");
         }
         return batch;
     }
 
-    private async Task AggregateCodeAsync(string batchId, string marker, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
+    private async Task AggregateCodeAsync(string batchId, string marker, string qrId, List<(ScanEvent Event, int Index)> events, CancellationToken ct)
     {
-        await WriteEventRowsAsync(batchId, qrId, scans, ct);
+        var scans = events.Where(e => e.Event.Kind is null).ToList();
+        var outcomes = events.Where(e => e.Event.Kind is not null).Select(e => e.Event).ToList();
+        if (scans.Count > 0) await WriteEventRowsAsync(batchId, qrId, scans, ct);
         var newVisitors = await CountNewVisitorsAsync(batchId, qrId, scans.Select(s => s.Event).ToList(), ct);
-        await ApplyCountersAsync(qrId, new CounterUpdate(batchId, marker, scans.Select(s => s.Event).ToList(), newVisitors));
+        var newOutcomes = await RecordOutcomesAsync(batchId, qrId, outcomes, ct);
+        await ApplyCountersAsync(qrId, new CounterUpdate(batchId, marker, scans.Select(s => s.Event).ToList(), newVisitors, newOutcomes,
+            events[0].Event.TeamId, events[0].Event.OrgId));
+    }
+
+    /// <summary>
+    /// What later steps added to recorded scans (docs/scans.md#scan-flow), one row per scan and kind in the partition of the scan's
+    /// code and day: insert-if-absent, new for the batch in FirstBatch (as visitor sightings), so the first position shared for a
+    /// scan stays, and a redelivered batch finds its own rows and counts them again under the same marker, once.
+    /// </summary>
+    private async Task<Dictionary<(string Day, string Kind), long>> RecordOutcomesAsync(string batchId, string qrId, List<ScanEvent> outcomes, CancellationToken ct)
+    {
+        var result = new Dictionary<(string Day, string Kind), long>();
+        foreach (var day in outcomes.DistinctBy(e => (e.ScanId, e.Kind)).GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
+        {
+            var partition = ScanStatRows.OutcomePartition(qrId, day.Key);
+            TableEntity Row(ScanEvent e)
+            {
+                var row = new TableEntity(partition, ScanStatRows.Outcome(e.ScanId!, e.Kind!)) { ["FirstBatch"] = batchId, ["ScanTime"] = e.ScanTime };
+                if (e.Kind == ScanEvent.Kinds.Location) (row["Latitude"], row["Longitude"]) = (e.Latitude, e.Longitude);
+                return row;
+            }
+            List<ScanEvent> added;
+            try
+            {
+                foreach (var chunk in day.Chunk(100))
+                    await _stats.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Add, Row(e))), ct);
+                added = day.ToList();
+            }
+            catch (TableTransactionFailedException ex) when (ex.Status == 409)
+            {
+                var firsts = await Task.WhenAll(day.Select(async e => (Event: e, First: await IsFirstOutcomeAsync(Row(e), batchId, ct))));
+                added = firsts.Where(f => f.First).Select(f => f.Event).ToList();
+            }
+            foreach (var e in added) result[(day.Key, e.Kind!)] = result.GetValueOrDefault((day.Key, e.Kind!)) + 1;
+        }
+        return result;
+    }
+
+    private async Task<bool> IsFirstOutcomeAsync(TableEntity row, string batchId, CancellationToken ct)
+    {
+        try
+        {
+            await _stats.AddEntityAsync(row, ct);
+            return true;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+            var existing = await _stats.GetEntityAsync<TableEntity>(row.PartitionKey, row.RowKey, select: ["FirstBatch"], cancellationToken: ct);
+            return existing.Value.GetString("FirstBatch") == batchId;
+        }
     }
 
     private async Task WriteEventRowsAsync(string batchId, string qrId, List<(ScanEvent Event, int Index)> scans, CancellationToken ct)
@@ -113,7 +177,7 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
                     ["TeamId"] = s.Event.TeamId, ["OrgId"] = s.Event.OrgId, ["ScanTime"] = s.Event.ScanTime, ["Device"] = s.Event.Device,
                     ["Os"] = s.Event.Os, ["Browser"] = s.Event.Browser, ["Country"] = s.Event.Country, ["City"] = s.Event.City,
                     ["IpAddress"] = s.Event.IpAddress, ["Referrer"] = s.Event.Referrer, ["Language"] = s.Event.Language,
-                    ["IsBot"] = s.Event.IsBot, ["BotReason"] = s.Event.BotReason,
+                    ["IsBot"] = s.Event.IsBot, ["BotReason"] = s.Event.BotReason, ["ScanId"] = s.Event.ScanId,
                 })).ToList();
                 await _events.SubmitTransactionAsync(actions, ct);
             }
@@ -220,7 +284,9 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
     /// </summary>
     private async Task ApplyCounterGroupAsync(string qrId, List<CounterUpdate> group, CancellationToken ct)
     {
-        var allDays = group.SelectMany(u => u.Scans).Select(e => ScanStatRows.DayOf(e.ScanTime)).Distinct().Order(StringComparer.Ordinal).ToList();
+        var allDays = group.SelectMany(u => u.Scans.Select(e => ScanStatRows.DayOf(e.ScanTime)).Concat(u.NewOutcomes.Keys.Select(k => k.Day)))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
+        if (allDays.Count == 0) return; // only follow-ups that earlier batches had already added: nothing to count
         var markers = group.SelectMany(u => new[] { u.Marker, ScanStatRows.LegacyApplied(u.BatchId) }).Distinct().ToList();
         for (var attempt = 1; ; attempt++)
         {
@@ -240,19 +306,34 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 
             var actions = pending.Select(u => new TableTransactionAction(TableTransactionActionType.Add,
                 new TableEntity(qrId, u.Marker) { ["AppliedAt"] = Clock.NowMs() })).ToList();
-            var total = totalRow ?? new TableEntity(qrId, ScanStatRows.Total) { ["TeamId"] = scans[0].TeamId, ["OrgId"] = scans[0].OrgId, ["FirstScanAt"] = scans.Min(e => e.ScanTime) };
+            var total = totalRow ?? new TableEntity(qrId, ScanStatRows.Total) { ["TeamId"] = pending[0].TeamId, ["OrgId"] = pending[0].OrgId };
             Bump(total, scans);
-            total["LastScanAt"] = Math.Max(total.GetInt64("LastScanAt") ?? 0, scans.Max(e => e.ScanTime));
-            total["FirstScanAt"] = Math.Min(total.GetInt64("FirstScanAt") ?? long.MaxValue, scans.Min(e => e.ScanTime));
+            if (scans.Count > 0)
+            {
+                total["LastScanAt"] = Math.Max(total.GetInt64("LastScanAt") ?? 0, scans.Max(e => e.ScanTime));
+                total["FirstScanAt"] = Math.Min(total.GetInt64("FirstScanAt") ?? long.MaxValue, scans.Min(e => e.ScanTime));
+            }
+            foreach (var kind in new[] { ScanEvent.Kinds.Location, ScanEvent.Kinds.Declined })
+            {
+                var added = pending.Sum(u => u.NewOutcomes.Where(o => o.Key.Kind == kind).Sum(o => o.Value));
+                if (added > 0) total[ScanStatRows.OutcomeColumn(kind)] = (total.GetInt64(ScanStatRows.OutcomeColumn(kind)) ?? 0) + added;
+            }
             actions.Add(Write(total, totalRow is not null));
 
-            foreach (var day in scans.GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
+            var pendingDays = scans.Select(e => ScanStatRows.DayOf(e.ScanTime)).Concat(pending.SelectMany(u => u.NewOutcomes.Keys.Select(k => k.Day))).Distinct();
+            foreach (var dayKey in pendingDays)
             {
-                var dayRow = dayRows.GetValueOrDefault(ScanStatRows.Day(day.Key));
-                var row = dayRow ?? new TableEntity(qrId, ScanStatRows.Day(day.Key)) { ["TeamId"] = scans[0].TeamId };
-                Bump(row, day.ToList());
-                row["Unique"] = (row.GetInt64("Unique") ?? 0) + pending.Sum(u => u.NewVisitors.GetValueOrDefault(day.Key));
-                row[ScanStatRows.EventShards] = pending.Where(u => u.Scans.Any(e => ScanStatRows.DayOf(e.ScanTime) == day.Key))
+                var day = scans.Where(e => ScanStatRows.DayOf(e.ScanTime) == dayKey).ToList();
+                var dayRow = dayRows.GetValueOrDefault(ScanStatRows.Day(dayKey));
+                var row = dayRow ?? new TableEntity(qrId, ScanStatRows.Day(dayKey)) { ["TeamId"] = pending[0].TeamId };
+                Bump(row, day);
+                foreach (var kind in new[] { ScanEvent.Kinds.Location, ScanEvent.Kinds.Declined })
+                {
+                    var added = pending.Sum(u => u.NewOutcomes.GetValueOrDefault((dayKey, kind)));
+                    if (added > 0) row[ScanStatRows.OutcomeColumn(kind)] = (row.GetInt64(ScanStatRows.OutcomeColumn(kind)) ?? 0) + added;
+                }
+                row["Unique"] = (row.GetInt64("Unique") ?? 0) + pending.Sum(u => u.NewVisitors.GetValueOrDefault(dayKey));
+                row[ScanStatRows.EventShards] = pending.Where(u => u.Scans.Any(e => ScanStatRows.DayOf(e.ScanTime) == dayKey))
                     .Aggregate(row.GetInt32(ScanStatRows.EventShards) ?? 0, (mask, u) => mask | ScanEventRows.ShardBit(u.BatchId));
                 var breakdown = ScanStatRows.ReadBreakdown(row);
                 foreach (var e in day.Where(e => !e.IsBot))

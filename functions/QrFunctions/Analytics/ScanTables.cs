@@ -75,6 +75,12 @@ public static class ScanStatRows
     public const string EventShards = "EventShards";
 
     public static string Day(string day) => DayPrefix + day;
+
+    /// <summary>What later steps added to a code's scans of a day (position, age declined): one row per scan and kind.</summary>
+    public static string OutcomePartition(string qrId, string day) => $"{qrId}|{day}|o";
+    public static string Outcome(string scanId, string kind) => $"{scanId}|{kind}";
+    /// <summary>The counter column of a follow-up kind in the total and day rows: Located (scans with a shared position), Declined (age gate said no).</summary>
+    public static string OutcomeColumn(string kind) => kind == ScanEvent.Kinds.Location ? "Located" : "Declined";
     public static string VisitorPartition(string qrId, string day, string hash) => $"{qrId}|{day}|v{hash[0]}";
 
     public static string DayOf(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);

@@ -10,6 +10,10 @@ namespace QrFunctions.Qrs;
 ///   chg|{updatedAt}|{qrId}         one row per code (deleted ones too) ordered by last change: fromTime
 ///                                  queries and the incremental refresh of the in-memory search list
 ///   count|{0..7}                   sharded live-code counters (totalCount, plan limit), ETag-checked
+///   fx|{folder}|{field}{dir}|{key}|{qrId}   the same six indexes per folder the code is in (folderId and folderIds), so a
+///                                  folder's page is one range read too; {folder} = "{length}:{folderId}", so no folder's
+///                                  prefix is another's (ids may hold '|')
+///   fcount|{folder}|{0..7}          sharded live-code counters per folder (a folder's totalCount)
 /// All of them change in the same entity-group transaction as the code and its audit entry.
 /// </summary>
 public static class QrKeys
@@ -23,6 +27,25 @@ public static class QrKeys
     public static string Qr(string qrId) => QrPrefix + qrId;
     public static string Change(long updatedAt, string qrId) => $"{ChangePrefix}{Time(updatedAt)}|{qrId}";
     public static string Counter(int shard) => CounterPrefix + shard;
+
+    public const string FolderIndexPrefix = "fx|";
+    public const string FolderCounterPrefix = "fcount|";
+
+    private static string Folder(string folderId) => $"{folderId.Length}:{folderId}";
+
+    /// <summary>The counter row prefix of a folder ("fcount|{folder}|"), or of the team ("count|") when <paramref name="folderId"/> is null.</summary>
+    public static string CounterPrefixOf(string? folderId) => folderId is null ? CounterPrefix : $"{FolderCounterPrefix}{Folder(folderId)}|";
+
+    /// <summary>The index prefix of a sort within a folder (or the team's, when <paramref name="folderId"/> is null).</summary>
+    public static string IndexOf(string? folderId, string sortBy, string sortOrder) =>
+        folderId is null ? IndexOf(sortBy, sortOrder) : FolderIndexPrefix + Folder(folderId) + "|" + IndexOf(sortBy, sortOrder)[IndexPrefix.Length..];
+
+    /// <summary>The index RowKeys of a live code: the team's six, and six more per folder it is in.</summary>
+    public static IEnumerable<string> Indexes(string qrId, long createdAt, long updatedAt, string name, IEnumerable<string> folders)
+    {
+        var own = Indexes(qrId, createdAt, updatedAt, name).ToList();
+        return own.Concat(folders.SelectMany(f => own.Select(k => FolderIndexPrefix + Folder(f) + "|" + k[IndexPrefix.Length..])));
+    }
 
     /// <summary>The index prefix for a sort: sortBy createdAt|updatedAt|name, sortOrder asc|desc.</summary>
     public static string IndexOf(string sortBy, string sortOrder) =>

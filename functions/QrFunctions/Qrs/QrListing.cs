@@ -22,13 +22,14 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
     private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan FullReload = TimeSpan.FromMinutes(10);
 
-    public async Task<QrPage> PageAsync(string teamId, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
+    /// <param name="folderId">Only the codes in this folder (its folderId or one of its folderIds): the folder's own index and counter, so a page costs the same.</param>
+    public async Task<QrPage> PageAsync(string teamId, string sortBy, string sortOrder, int page, int limit, CancellationToken ct, string? folderId = null)
     {
-        var total = store.CountAsync(teamId, ct);
+        var total = store.CountAsync(teamId, ct, folderId);
         var skip = (page - 1) * limit;
         var ids = new List<string>(limit);
         var seen = 0;
-        await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.IndexOf(sortBy, sortOrder)),
+        await foreach (var row in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.IndexOf(folderId, sortBy, sortOrder)),
                            maxPerPage: Math.Min(1000, skip + limit), select: ["RowKey"], cancellationToken: ct))
         {
             if (seen++ < skip) continue;
@@ -38,11 +39,12 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
         return new QrPage(await LoadAsync(teamId, ids, ct), await total);
     }
 
-    public async Task<QrPage> SearchAsync(string teamId, string search, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
+    public async Task<QrPage> SearchAsync(string teamId, string search, string sortBy, string sortOrder, int page, int limit, CancellationToken ct, string? folderId = null)
     {
         var list = await RefreshedAsync(teamId, ct);
         var term = search.ToLowerInvariant();
         var matches = list.Matching(term);
+        if (folderId is not null) matches = matches.Where(e => e.Folders.Contains(folderId)).ToList();
         IEnumerable<SearchEntry> sorted = sortBy switch
         {
             "createdAt" => matches.OrderBy(e => e.CreatedAt),
@@ -82,7 +84,7 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
         return list;
     }
 
-    internal sealed record SearchEntry(string QrId, string NameLower, string DisplayIdLower, long CreatedAt, long UpdatedAt, bool Deleted);
+    internal sealed record SearchEntry(string QrId, string NameLower, string DisplayIdLower, long CreatedAt, long UpdatedAt, bool Deleted, string[] Folders);
 
     /// <summary>A team's codes in memory: name/displayId for matching, times for sorting.</summary>
     private sealed class TeamSearchList
@@ -102,10 +104,11 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
                 var from = _watermark < 0 ? QrKeys.ChangePrefix : QrKeys.Change(Math.Max(0, _watermark - (long)Overlap.TotalMilliseconds), "");
                 var filter = TableClient.CreateQueryFilter($"PartitionKey eq {teamId} and RowKey ge {from} and RowKey lt {TableQueries.PrefixEnd(QrKeys.ChangePrefix)}");
                 await foreach (var row in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000,
-                                   select: ["QrId", "NameLower", "DisplayIdLower", "CreatedAt", "UpdatedAt", "Deleted"], cancellationToken: ct))
+                                   select: ["QrId", "NameLower", "DisplayIdLower", "CreatedAt", "UpdatedAt", "Deleted", "Folders"], cancellationToken: ct))
                 {
                     var entry = new SearchEntry(row.GetString("QrId"), row.GetString("NameLower") ?? "", row.GetString("DisplayIdLower") ?? "",
-                        row.GetInt64("CreatedAt") ?? 0, row.GetInt64("UpdatedAt") ?? 0, row.GetBoolean("Deleted") == true);
+                        row.GetInt64("CreatedAt") ?? 0, row.GetInt64("UpdatedAt") ?? 0, row.GetBoolean("Deleted") == true,
+                        System.Text.Json.JsonSerializer.Deserialize<string[]>(row.GetString("Folders") ?? "[]") ?? []);
                     _entries.AddOrUpdate(entry.QrId, entry, (_, old) => old.UpdatedAt > entry.UpdatedAt ? old : entry);
                     _watermark = Math.Max(_watermark, entry.UpdatedAt);
                 }

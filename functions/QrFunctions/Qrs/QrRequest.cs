@@ -57,6 +57,8 @@ public static partial class QrRequest
         qr["tags"] = ToArray(qr.OptionalStringArray("tags", 100, 64) ?? []);
         qr.OptionalId("folderId", 128);
         if (qr.OptionalIdArray("folderIds", 50, 128) is { } folders) qr["folderIds"] = ToArray(folders);
+        if (FoldersOf(qr).Count > MaxFolders)
+            throw ApiProblem.BadRequest($"A QR code can be in at most {MaxFolders} folders (folderId and folderIds together).");
         qr.OptionalId("templateId", 128);
         qr.OptionalLong("expiryDate");
 
@@ -123,6 +125,35 @@ public static partial class QrRequest
         settings.OptionalLong("campaignStart");
         settings.OptionalLong("campaignEnd");
         settings.OptionalLong("expiryDate");
+        settings.OptionalBool("locationEnabled");
+        settings.OptionalBool("ageGating");
+        if (settings["minAge"] is { } minAge)
+        {
+            // An integer from 1 to 99; a numeric string (what a form field sends) is stored as the number.
+            long? age = minAge is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number && v.TryGetValue<long>(out var n) ? n
+                : minAge is JsonValue sv && sv.TryGetValue<string>(out var text) && long.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed
+                : null;
+            if (age is not (>= 1 and <= 99)) throw ApiProblem.BadRequest("settings.minAge must be an integer from 1 to 99.");
+            settings["minAge"] = age.Value;
+        }
+        Scans.LeadCaptureSettings.Validate(settings);
+    }
+
+    /// <summary>
+    /// Most folders a code can be in (folderId and folderIds together, distinct): each one costs six index rows and a counter in
+    /// the code's transactions, and moving a code between that many folders must fit one entity-group transaction (100 operations).
+    /// </summary>
+    public const int MaxFolders = 6;
+
+    /// <summary>The folders a code is listed in: its folderId and every entry of folderIds (its hierarchy), distinct.</summary>
+    public static IReadOnlyList<string> FoldersOf(JsonObject qr)
+    {
+        var folders = new List<string>();
+        if (qr["folderId"] is JsonValue f && f.TryGetValue<string>(out var folder) && folder.Length > 0) folders.Add(folder);
+        if (qr["folderIds"] is JsonArray ids)
+            foreach (var id in ids)
+                if (id is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 && !folders.Contains(s)) folders.Add(s);
+        return folders;
     }
 
     private static JsonArray ToArray(IEnumerable<string> items) => new(items.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());

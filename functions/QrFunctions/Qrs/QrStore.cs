@@ -107,10 +107,11 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         return qr is null || qr.Deleted ? throw ApiProblem.NotFound("QR code not found.") : qr;
     }
 
-    public async Task<int> CountAsync(string teamId, CancellationToken ct)
+    /// <summary>The team's live codes, or those of one folder: the counter shards, one key range.</summary>
+    public async Task<int> CountAsync(string teamId, CancellationToken ct, string? folderId = null)
     {
         var total = 0;
-        await foreach (var shard in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.CounterPrefix), select: ["Count"], cancellationToken: ct))
+        await foreach (var shard in storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.CounterPrefixOf(folderId)), select: ["Count"], cancellationToken: ct))
             total += shard.GetInt32("Count") ?? 0;
         return total;
     }
@@ -165,11 +166,12 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             if (team.ApprovalRequired && !pending) EntityJson.Write(row, "Approved", doc);
 
             var actions = new List<TableTransactionAction> { new(TableTransactionActionType.Add, row) };
-            actions.AddRange(QrKeys.Indexes(qrId, now, now, Name(doc)).Select(k => Add(team.Id, k, qrId)));
+            var folders = QrRequest.FoldersOf(doc);
+            actions.AddRange(QrKeys.Indexes(qrId, now, now, Name(doc), folders).Select(k => Add(team.Id, k, qrId)));
             actions.Add(ChangeRow(team.Id, doc, deleted: false));
             actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "codes.created", "codes", qrId,
                 AuditEntry.Diff(null, doc, "createdAt", "updatedAt", "createdBy", "updatedBy"))));
-            await SubmitWithCounterAsync(team.Id, actions, +1, ct);
+            await SubmitWithCountersAsync(team.Id, actions, [(null, +1), .. folders.Select(f => ((string?)f, +1))], ct);
 
             await PublishAsync(displayId, qrId, team, pending ? null : doc, ct);
             await webhooks.PublishAsync(team.Id, "codes.created", QrPasswords.ForView((JsonObject)doc.DeepClone()), ct);
@@ -216,15 +218,20 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
 
                 var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
                 var created = before["createdAt"]!.GetValue<long>();
-                var oldKeys = QrKeys.Indexes(qrId, created, before["updatedAt"]!.GetValue<long>(), Name(before)).ToHashSet();
-                var newKeys = QrKeys.Indexes(qrId, created, now, Name(doc)).ToHashSet();
+                // Folders of codes stored before folder indexes existed are in the Doc but not indexed: the FolderIndexed column says.
+                var oldFolders = current.Row.GetBoolean("FolderIndexed") == true ? QrRequest.FoldersOf(before) : [];
+                var newFolders = QrRequest.FoldersOf(doc);
+                var oldKeys = QrKeys.Indexes(qrId, created, before["updatedAt"]!.GetValue<long>(), Name(before), oldFolders).ToHashSet();
+                var newKeys = QrKeys.Indexes(qrId, created, now, Name(doc), newFolders).ToHashSet();
                 actions.AddRange(oldKeys.Except(newKeys).Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(team.Id, k), ETag.All)));
                 actions.AddRange(newKeys.Except(oldKeys).Select(k => Add(team.Id, k, qrId)));
                 actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
                 actions.Add(ChangeRow(team.Id, doc, deleted: false));
                 actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, action, "codes", qrId,
                     AuditEntry.Diff(before, doc, "updatedAt", "updatedBy"))));
-                await storage.TeamData.SubmitTransactionAsync(actions, ct);
+                var moved = oldFolders.Except(newFolders).Select(f => ((string?)f, -1)).Concat(newFolders.Except(oldFolders).Select(f => ((string?)f, +1))).ToList();
+                if (moved.Count > 0) await SubmitWithCountersAsync(team.Id, actions, moved, ct);
+                else await storage.TeamData.SubmitTransactionAsync(actions, ct);
 
                 if (!pending && publish)
                 {
@@ -264,8 +271,9 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         row["Deleted"] = true;
         if (current.Row.GetString("LogoBlob") is { } logo) row["LogoBlob"] = logo;
 
+        var folders = current.Row.GetBoolean("FolderIndexed") == true ? QrRequest.FoldersOf(before) : [];
         var actions = new List<TableTransactionAction> { new(TableTransactionActionType.UpdateReplace, row, current.Row.ETag) };
-        actions.AddRange(QrKeys.Indexes(qrId, before["createdAt"]!.GetValue<long>(), before["updatedAt"]!.GetValue<long>(), Name(before))
+        actions.AddRange(QrKeys.Indexes(qrId, before["createdAt"]!.GetValue<long>(), before["updatedAt"]!.GetValue<long>(), Name(before), folders)
             .Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(team.Id, k), ETag.All)));
         actions.Add(new(TableTransactionActionType.Delete, new TableEntity(team.Id, QrKeys.Change(before["updatedAt"]!.GetValue<long>(), qrId)), ETag.All));
         actions.Add(ChangeRow(team.Id, doc, deleted: true));
@@ -273,7 +281,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             new JsonObject { ["deleted"] = new JsonObject { ["before"] = false, ["after"] = true } })));
         try
         {
-            await SubmitWithCounterAsync(team.Id, actions, -1, ct);
+            await SubmitWithCountersAsync(team.Id, actions, [(null, -1), .. folders.Select(f => ((string?)f, -1))], ct);
         }
         catch (TableTransactionFailedException ex) when (ex.Status == 412 && ex.FailedTransactionActionIndex == 0)
         {
@@ -390,23 +398,27 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         await storage.Routes.UpsertEntityAsync(route, TableUpdateMode.Replace, ct);
     }
 
-    private async Task SubmitWithCounterAsync(string teamId, List<TableTransactionAction> actions, int delta, CancellationToken ct)
+    /// <summary>
+    /// Commits <paramref name="actions"/> with one shard of each counter moved by its delta (null: the team's count, else a folder's),
+    /// each ETag-checked; a shard another write moved first makes it pick shards again.
+    /// </summary>
+    private async Task SubmitWithCountersAsync(string teamId, List<TableTransactionAction> actions, IReadOnlyList<(string? Folder, int Delta)> counters, CancellationToken ct)
     {
         for (var attempt = 0; ; attempt++)
         {
-            var shard = Random.Shared.Next(QrKeys.CounterShards);
-            var existing = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, QrKeys.Counter(shard), cancellationToken: ct);
-            TableTransactionAction counter = existing.HasValue
-                ? new(TableTransactionActionType.UpdateMerge, new TableEntity(teamId, QrKeys.Counter(shard)) { ["Count"] = (existing.Value!.GetInt32("Count") ?? 0) + delta }, existing.Value.ETag)
-                : new(TableTransactionActionType.Add, new TableEntity(teamId, QrKeys.Counter(shard)) { ["Count"] = delta });
+            var keys = counters.Select(c => QrKeys.CounterPrefixOf(c.Folder) + Random.Shared.Next(QrKeys.CounterShards)).ToList();
+            var existing = await Task.WhenAll(keys.Select(k => storage.TeamData.GetEntityIfExistsAsync<TableEntity>(teamId, k, cancellationToken: ct)));
+            var moves = counters.Select((c, i) => existing[i].HasValue
+                ? new TableTransactionAction(TableTransactionActionType.UpdateMerge, new TableEntity(teamId, keys[i]) { ["Count"] = (existing[i].Value!.GetInt32("Count") ?? 0) + c.Delta }, existing[i].Value!.ETag)
+                : new TableTransactionAction(TableTransactionActionType.Add, new TableEntity(teamId, keys[i]) { ["Count"] = c.Delta }));
             try
             {
-                await storage.TeamData.SubmitTransactionAsync([.. actions, counter], ct);
+                await storage.TeamData.SubmitTransactionAsync([.. actions, .. moves], ct);
                 return;
             }
-            catch (TableTransactionFailedException ex) when (ex.FailedTransactionActionIndex == actions.Count && ex.Status is 409 or 412 && attempt < 20)
+            catch (TableTransactionFailedException ex) when (ex.FailedTransactionActionIndex >= actions.Count && ex.Status is 409 or 412 && attempt < 20)
             {
-                // Another write moved this counter shard first; pick a shard again.
+                // Another write moved one of these counter shards first; pick shards again.
             }
         }
     }
@@ -418,6 +430,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         row["Deleted"] = doc["deleted"]?.GetValue<bool>() == true;
         row["CreatedAt"] = doc["createdAt"]!.GetValue<long>();
         row["UpdatedAt"] = doc["updatedAt"]!.GetValue<long>();
+        row["FolderIndexed"] = true; // its folders (if any) have index rows: set by every write of this build
         if (approvalStatus is not null) row["ApprovalStatus"] = approvalStatus;
         else row.Remove("ApprovalStatus");
     }
@@ -432,6 +445,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             ["UpdatedAt"] = doc["updatedAt"]!.GetValue<long>(),
             ["Name"] = Name(doc),
             ["Deleted"] = deleted,
+            ["Folders"] = System.Text.Json.JsonSerializer.Serialize(QrRequest.FoldersOf(doc)),
         });
 
     private static JsonObject? Migrated(JsonObject? doc)

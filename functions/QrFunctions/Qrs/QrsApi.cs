@@ -132,7 +132,7 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
 
     private static readonly string[] SortFields = ["createdAt", "updatedAt", "name"];
 
-    [Function("QrsList"), EndpointSummary("A page of the team's QR codes (trailing slash optional)")]
+    [Function("QrsList"), EndpointSummary("A page of the team's QR codes (trailing slash optional); folderId: only the codes in that folder (folderId or folderIds)")]
     public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/v2/teams")] HttpRequest req)
     {
         var context = req.HttpContext;
@@ -144,10 +144,13 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
         if (sortOrder is not ("asc" or "desc")) throw ApiProblem.BadRequest("sortOrder must be asc or desc.");
         var search = context.Request.Query["search"].ToString().Trim();
         if (search.Length > 255) throw ApiProblem.BadRequest("search must be at most 255 characters.");
+        var folder = context.Request.Query["folderId"].ToString();
+        var folderId = folder.Length > 0 ? RequestJson.Id(folder, "folderId") : null;
+        if (folderId is { Length: > 128 }) throw ApiProblem.BadRequest("folderId must be at most 128 characters.");
         var teamId = context.Caller().TeamId;
         var result = search.Length > 0
-            ? await listing.SearchAsync(teamId, search, sortBy, sortOrder, page, limit, context.RequestAborted)
-            : await listing.PageAsync(teamId, sortBy, sortOrder, page, limit, context.RequestAborted);
+            ? await listing.SearchAsync(teamId, search, sortBy, sortOrder, page, limit, context.RequestAborted, folderId)
+            : await listing.PageAsync(teamId, sortBy, sortOrder, page, limit, context.RequestAborted, folderId);
         return Envelope.OkNode(new JsonObject
         {
             ["qrs"] = new JsonArray(result.Qrs.Select(q => (JsonNode)q.View()).ToArray()),

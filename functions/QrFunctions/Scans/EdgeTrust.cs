@@ -17,14 +17,40 @@ namespace QrFunctions.Scans;
 /// count, as without Front Door.
 /// </para>
 /// </summary>
-public sealed record EdgeTrust(string? FrontDoorId, int ForwardedForHops)
+public sealed record EdgeTrust(string? FrontDoorId, int ForwardedForHops, string? CountryHeader = null, string? CityHeader = null)
 {
     public const string FrontDoorIdHeader = "X-Azure-FDID";
     public const string VisitorHostHeader = "X-QrFunctions-Visitor-Host";
     public const string VisitorAddressHeader = "X-QrFunctions-Visitor-IP";
+    /// <summary>The visitor's country as our Front Door profile's rule set writes it ({geo_country}), overwriting what a visitor sent.</summary>
+    public const string VisitorCountryHeader = "X-QrFunctions-Visitor-Country";
 
     public static EdgeTrust From(IConfiguration configuration) =>
-        new(configuration["QrFunctions:FrontDoorId"] is { } id && !string.IsNullOrWhiteSpace(id) ? id.Trim() : null, ScanRequest.TrustedHops(configuration));
+        new(configuration["QrFunctions:FrontDoorId"] is { } id && !string.IsNullOrWhiteSpace(id) ? id.Trim() : null, ScanRequest.TrustedHops(configuration),
+            NonEmpty(configuration["QrFunctions:GeoCountryHeader"]), NonEmpty(configuration["QrFunctions:GeoCityHeader"]));
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    /// <summary>
+    /// The visitor's country (ISO 3166 alpha-2) and city as an edge we trust says them, or ("", "") for the geo database to
+    /// decide: through our Front Door, <see cref="VisitorCountryHeader"/> (no city); otherwise the headers
+    /// QrFunctions:GeoCountryHeader / GeoCityHeader name (a CDN such as Cloudflare's CF-IPCountry), believed only when the
+    /// app trusts the proxy in front of it (QrFunctions:TrustForwardedFor), since a visitor reaching the app directly could
+    /// write them. "XX" (unknown) and "T1" (Tor) are no country.
+    /// </summary>
+    public (string Country, string City) Geo(HttpContext context)
+    {
+        string country = "", city = "";
+        if (CameThroughFrontDoor(context)) country = Single(context, VisitorCountryHeader) ?? "";
+        else if (ForwardedForHops > 0)
+        {
+            country = CountryHeader is null ? "" : ScanRequest.EdgeHeader(context, CountryHeader, 2);
+            city = CityHeader is null ? "" : ScanRequest.EdgeHeader(context, CityHeader, 64);
+        }
+        country = country.ToUpperInvariant();
+        if (country.Length != 2 || !country.All(char.IsAsciiLetterUpper) || country is "XX" or "T1") country = "";
+        return (country, city);
+    }
 
     /// <summary>The request carries our Front Door profile's id (exactly one X-Azure-FDID, equal to the configured one).</summary>
     public bool CameThroughFrontDoor(HttpContext context) =>

@@ -43,5 +43,16 @@ public static class QrContent
     public static string? HttpUrl(string? value) =>
         Api.RequestJson.IsHttpUrl(value) ? new Uri(value!).AbsoluteUri : null;
 
+    /// <summary>An absolute https URL, else null: content images are loaded only over https.</summary>
+    public static string? HttpsUrl(string? value) =>
+        HttpUrl(value) is { } url && url.StartsWith("https://", StringComparison.Ordinal) ? url : null;
+
+    /// <summary>A flag field, top-level first, then metadata; <paramref name="absent"/> when neither has it.</summary>
+    public static bool Flag(JsonObject qr, string field, bool absent)
+    {
+        var node = qr[field] ?? (qr["metadata"] as JsonObject)?[field];
+        return node is null ? absent : Flag(node);
+    }
+
     public static JsonObject Settings(JsonObject qr) => qr["settings"] as JsonObject ?? [];
 }

@@ -28,6 +28,24 @@ public sealed record ScanEvent
     [JsonPropertyName("br")] public string? BotReason { get; init; }
     /// <summary>HMAC-SHA256(daily salt, raw IP + UA), hex: counts unique visitors per day without keeping the IP.</summary>
     [JsonPropertyName("v")] public string VisitorHash { get; init; } = "";
+
+    /// <summary>
+    /// null: a scan. Otherwise what a later step of a recorded scan adds to it (docs/scans.md#scan-flow), never counted as a
+    /// scan itself: <see cref="Kinds.Location"/> (the shared position) or <see cref="Kinds.Declined"/> (the age gate said no).
+    /// Such an event carries the scan's own time and id.
+    /// </summary>
+    [JsonPropertyName("k")] public string? Kind { get; init; }
+    /// <summary>The scan's random id (32 hex), set when its code has steps that may add to it later.</summary>
+    [JsonPropertyName("sid")] public string? ScanId { get; init; }
+    /// <summary>A shared position, rounded to 3 decimals (about 100 m).</summary>
+    [JsonPropertyName("la")] public double? Latitude { get; init; }
+    [JsonPropertyName("lo")] public double? Longitude { get; init; }
+
+    public static class Kinds
+    {
+        public const string Location = "location";
+        public const string Declined = "declined";
+    }
 }
 
 /// <summary>

@@ -32,6 +32,20 @@ public sealed class ScanFunctions(ScanHandler scans)
         await scans.ServeAsync(req.HttpContext, displayId, password);
         return Results.Empty;
     }
+
+    /// <summary>
+    /// The forms of a scan's steps (age, location, lead: docs/scans.md#scan-flow) post here (application/x-www-form-urlencoded,
+    /// field "scan" = the token of the recorded scan, "step", and the step's fields). Limited per client address, as every form is.
+    /// </summary>
+    [Function("ScanContinue"), LimitedPerClientAddress]
+    [EndpointSummary("A step of a scan: age confirmation, location consent, lead form")]
+    public async Task<IResult> ContinueAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "{displayId}/continue")] HttpRequest req, string displayId)
+    {
+        Api.ApiErrors.LimitBody(req.HttpContext, 32 * 1024);
+        var form = req.HasFormContentType ? await Api.RequestJson.ReadFormAsync(req.HttpContext) : FormCollection.Empty;
+        await scans.ContinueAsync(req.HttpContext, displayId, form);
+        return Results.Empty;
+    }
 }
 
 public static class ScanServices
@@ -41,6 +55,8 @@ public static class ScanServices
         services.AddSingleton<ScanRoutes>();
         services.AddSingleton<GeoLocator>();
         services.AddSingleton<VisitorSalt>();
+        services.AddSingleton<ScanTokens>();
+        services.AddSingleton<Leads.LeadStore>();
         services.AddSingleton<ScanEventBatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<ScanEventBatcher>());
         services.TryAddSingleton<IScanClientClassifier, DeviceClassifier>();

@@ -12,13 +12,12 @@ public sealed record ResolvedRoute(string DisplayId, string QrId, string TeamId,
     public bool IsServable => State == QrRoute.States.Live && Qr is not null && Qr["deleted"]?.GetValueKind() is not System.Text.Json.JsonValueKind.True;
 
     /// <summary>
-    /// The redirect of a WEB, SHORT_LINK or PDF code (null for other types or without an http(s) target):
+    /// The redirect of a WEB or SHORT_LINK code (null for other types or without an http(s) target; a PDF code has a page):
     /// the same for every scan of this cached row, so its URL is parsed once per cache entry, not per scan.
     /// </summary>
     public string? DirectTarget { get; } = Qr is null ? null : QrContent.Type(Qr) switch
     {
         "WEB" or "SHORT_LINK" => QrContent.HttpUrl(QrContent.Text(Qr, "qrRedirectUrl")),
-        "PDF" => QrContent.HttpUrl(QrContent.Text(Qr, "pdfUrl")) ?? QrContent.HttpUrl(QrContent.Text(Qr, "qrRedirectUrl")),
         _ => null,
     };
 }

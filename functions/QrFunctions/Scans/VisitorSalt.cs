@@ -46,6 +46,24 @@ public sealed class VisitorSalt(StorageAccount storage, ILogger<VisitorSalt> log
         return mac;
     }
 
+    /// <summary>
+    /// HMAC-SHA256 of <paramref name="text"/> under the day's salt (scan tokens: <see cref="ScanTokens"/>); the text names its
+    /// purpose first, so a MAC can never stand for a visitor hash. With <paramref name="create"/> false a day whose salt
+    /// does not exist (long gone, or a day a forged token names) gives null and writes nothing.
+    /// </summary>
+    public async Task<byte[]?> MacAsync(string day, string text, bool create, CancellationToken ct)
+    {
+        byte[]? salt;
+        if (create || (_current is { } c && c.Day == day)) salt = await SaltAsync(day, ct);
+        else
+        {
+            var stored = await _table.GetEntityIfExistsAsync<TableEntity>(Partition, day, cancellationToken: ct);
+            salt = stored.HasValue ? stored.Value!.GetBinary("Salt") : null;
+            if (salt is not { Length: 32 }) return null;
+        }
+        return HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(text));
+    }
+
     public static string DayOf(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
 
     private async Task<byte[]> SaltAsync(string day, CancellationToken ct)

@@ -25,7 +25,7 @@ public static class WebhookRows
     public const int DisableAfterFailures = 8;
     public static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(10), TimeSpan.FromHours(1), TimeSpan.FromHours(3), TimeSpan.FromHours(6)];
 
-    public static readonly string[] Events = ["codes.created", "codes.updated", "codes.deleted", "scans.recorded", "members.added", "members.updated", "members.removed", "members.*"];
+    public static readonly string[] Events = ["codes.created", "codes.updated", "codes.deleted", "scans.recorded", "leads.created", "members.added", "members.updated", "members.removed", "members.*"];
 
     public static bool Wants(TableEntity subscription, string eventType)
     {

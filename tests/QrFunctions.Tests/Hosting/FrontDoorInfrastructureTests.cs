@@ -143,6 +143,7 @@ public class FrontDoorInfrastructureTests(InfraSnapshots snapshots) : IClassFixt
             .ToDictionary(p => (string)p["headerName"]!, p => ((string)p["headerAction"]!, (string)p["value"]!));
         Assert.Equal(("Overwrite", "{hostname}"), written[EdgeTrust.VisitorHostHeader]);
         Assert.Equal(("Overwrite", "{socket_ip}"), written[EdgeTrust.VisitorAddressHeader]);
+        Assert.Equal(("Overwrite", "{geo_country}"), written[EdgeTrust.VisitorCountryHeader]);
     }
 
     [Fact]

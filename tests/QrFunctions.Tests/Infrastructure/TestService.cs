@@ -28,6 +28,22 @@ public class TestService : IAsyncLifetime
     /// <summary>Extra configuration a test class needs (e.g. turning the local queue poller on).</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>
+    /// False: the app listens on Kestrel at <see cref="ListeningAt"/> (a free 127.0.0.1 port) instead of the in-memory
+    /// server, for clients that need a real socket (a browser); <see cref="Anonymous"/> then connects there.
+    /// </summary>
+    protected virtual bool InMemory => true;
+
+    /// <summary>Where the app listens when it is not <see cref="InMemory"/>.</summary>
+    public Uri ListeningAt { get; } = new($"http://127.0.0.1:{FreePort()}/");
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     /// <summary>Services registered before the app's own (e.g. test doubles for seams the app fills with TryAdd).</summary>
     protected virtual void ConfigureServices(IServiceCollection services) { }
 
@@ -44,10 +60,11 @@ public class TestService : IAsyncLifetime
             // A development key for webhook signing secrets, new for every test class (docs/webhooks.md).
             $"--Webhooks:SecretKeys:test={Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))}",
             .. Settings,
+            .. InMemory ? Array.Empty<string>() : [$"--PORT={ListeningAt.Port}"],
         ];
         App = DevelopmentServer.Build(args, b =>
         {
-            b.WebHost.UseTestServer();
+            if (InMemory) b.WebHost.UseTestServer();
             ConfigureServices(b.Services);
         });
         await Storage.CreateAllAsync();
@@ -77,6 +94,7 @@ public class TestService : IAsyncLifetime
     /// <summary>A client with no credentials (availability, scans, 401 cases).</summary>
     public HttpClient Anonymous()
     {
+        if (!InMemory) return new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = ListeningAt };
         var client = App.GetTestClient();
         client.BaseAddress = new Uri("http://127.0.0.1/");
         return client;

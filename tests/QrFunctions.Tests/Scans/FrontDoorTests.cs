@@ -120,6 +120,24 @@ public class ScansBehindFrontDoor(FrontDoorScanService service) : IClassFixture<
     }
 
     [Fact]
+    public async Task TheCountryIsFrontDoorsWordOnlyWithOurId()
+    {
+        var a = await TeamWithDomainAndCodeAsync();
+        HttpRequestMessage WithCountry(string? id, string country)
+        {
+            var request = Forwarded("/" + a.DisplayId, a.Domain, frontDoorId: id, host: a.Domain);
+            request.Headers.TryAddWithoutValidation(EdgeTrust.VisitorCountryHeader, country);
+            request.Headers.TryAddWithoutValidation(ScanTestService.CountryHeader, "fr"); // a CDN header is not Front Door's
+            return request;
+        }
+        Assert.Equal(HttpStatusCode.Found, await StatusAsync(WithCountry(FrontDoorScanService.FrontDoorId, "ch")));
+        Assert.Equal(HttpStatusCode.Found, await StatusAsync(WithCountry(FrontDoorScanService.FrontDoorId, "XX")));
+
+        var countries = (await service.QueuedEventsAsync()).Where(e => e.QrId == a.QrId).Select(e => e.Country).ToList();
+        Assert.Equal(["CH", ""], countries);
+    }
+
+    [Fact]
     public async Task PerAddressLimitsCountEachVisitorBehindFrontDoorOnItsOwn()
     {
         // Every request comes from the same Front Door connection; the visitors behind it differ.
@@ -155,5 +173,28 @@ public class ScansWithoutFrontDoor(ScanTestService service) : IClassFixture<Scan
         scan.Headers.TryAddWithoutValidation("X-Forwarded-For", "198.51.100.9");
         Assert.Equal(HttpStatusCode.Found, (await service.Anonymous().SendAsync(scan)).StatusCode);
         Assert.Equal(["198.51.100.0"], (await service.QueuedEventsAsync()).Where(e => e.QrId == qrId).Select(e => e.IpAddress));
+    }
+}
+
+/// <summary>The app reached directly, no proxy trusted: a CDN-style country header is the visitor's own word.</summary>
+public class DirectScanService : ScanTestService
+{
+    protected override IEnumerable<string> Settings => [.. base.Settings, "--QrFunctions:TrustForwardedFor=false"];
+}
+
+public class CountryHeadersWithoutATrustedProxy(DirectScanService service) : IClassFixture<DirectScanService>
+{
+    [Fact]
+    public async Task AConfiguredCountryHeaderIsIgnoredWhenNoProxyInFrontIsTrusted()
+    {
+        var tenant = await service.NewTenantAsync();
+        var (displayId, qrId) = await service.PublishAsync(tenant, "WEB", new JsonObject { ["qrRedirectUrl"] = "https://example.com/" });
+        var scan = new HttpRequestMessage(HttpMethod.Get, "/" + displayId);
+        scan.Headers.TryAddWithoutValidation(ScanTestService.CountryHeader, "DE");
+        scan.Headers.TryAddWithoutValidation(EdgeTrust.VisitorCountryHeader, "CH");
+
+        Assert.Equal(HttpStatusCode.Found, (await service.Anonymous().SendAsync(scan)).StatusCode);
+
+        Assert.Equal([""], (await service.QueuedEventsAsync()).Where(e => e.QrId == qrId).Select(e => e.Country));
     }
 }

@@ -205,4 +205,101 @@ public class ScanPageTests(ScanTestService service) : IClassFixture<ScanTestServ
         var unlocked = await client.PostAsync($"/{displayId}/unlock?download=vcf", new FormUrlEncodedContent([new("password", "pw")]));
         Assert.Equal("text/vcard", unlocked.Content.Headers.ContentType!.MediaType);
     }
+
+    [Fact]
+    public async Task PdfIsAViewerPageWithADownloadOnlyWhenAllowed()
+    {
+        var (response, html, _) = await ScanPageAsync("PDF", new JsonObject
+        {
+            ["pdfTitle"] = Xss, ["pdfDescription"] = "About it", ["pdfUrl"] = "https://files.example/a.pdf", ["metadata"] = new JsonObject { ["allowDownload"] = true },
+        });
+        AssertInertPage(response, html);
+        Assert.Contains(">Open PDF</a>", html);
+        Assert.Contains("href=\"https://files.example/a.pdf\" download", html);
+        Assert.Contains("About it", html);
+
+        var (plain, plainHtml, _) = await ScanPageAsync("PDF", new JsonObject { ["pdfTitle"] = "Hidden title", ["showTitle"] = false, ["pdfUrl"] = "https://files.example/a.pdf" });
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+        Assert.DoesNotContain("Hidden title</h1>", plainHtml);
+        Assert.DoesNotContain(" download", plainHtml);
+    }
+
+    [Fact]
+    public async Task ContentImagesAreHttpsOnlyAndSendNoReferrer()
+    {
+        var (response, html, _) = await ScanPageAsync("SOCIAL_BIO", new JsonObject
+        {
+            ["title"] = Xss, ["profileImage"] = "https://img.example/me.png",
+            ["links"] = new JsonArray(
+                new JsonObject { ["title"] = "Site", ["url"] = "https://a.example/", ["icon"] = "https://img.example/i.png" },
+                new JsonObject { ["title"] = "Plain", ["url"] = "https://b.example/", ["icon"] = "http://img.example/insecure.png" },
+                new JsonObject { ["title"] = "Emoji", ["url"] = "https://c.example/", ["icon"] = "<b>" }),
+        });
+        AssertInertPage(response, html);
+        Assert.Contains("<img src=\"https://img.example/me.png\" alt=\"&lt;script&gt;alert(1)&lt;/script&gt;\" referrerpolicy=\"no-referrer\" class=\"avatar\">", html);
+        Assert.Contains("<img src=\"https://img.example/i.png\" alt=\"\" referrerpolicy=\"no-referrer\" class=\"icon\"", html);
+        Assert.DoesNotContain("http://img.example", html);
+        Assert.Contains("<span class=\"icon\" aria-hidden=\"true\">&lt;b&gt;</span>", html);
+        Assert.Contains("img-src https:;", response.Headers.GetValues("Content-Security-Policy").Single());
+
+        var (gallery, galleryHtml, _) = await ScanPageAsync("IMAGE_GALLERY", new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["enableDownload"] = true, ["title"] = Xss,
+                ["images"] = new JsonArray(new JsonObject { ["url"] = "https://img.example/1.jpg" }, new JsonObject { ["url"] = "http://img.example/2.jpg", ["caption"] = "insecure" }),
+            },
+        });
+        AssertInertPage(gallery, galleryHtml);
+        Assert.Contains("href=\"https://img.example/1.jpg\" download", galleryHtml);
+        Assert.DoesNotContain("insecure", galleryHtml);
+    }
+
+    [Fact]
+    public async Task RestaurantMenuShowsCategoriesWithTheirItems()
+    {
+        var (response, html, _) = await ScanPageAsync("RESTAURANT_MENU", new JsonObject
+        {
+            ["metadata"] = new JsonObject
+            {
+                ["restaurantName"] = Xss,
+                ["menuItems"] = new JsonArray(
+                    new JsonObject { ["category"] = "Starters", ["items"] = new JsonArray(new JsonObject { ["name"] = "Soup", ["price"] = "4", ["description"] = Xss }) },
+                    new JsonObject { ["name"] = "Desserts", ["items"] = new JsonArray(new JsonObject { ["name"] = "Tiramisu", ["price"] = 6 }) }),
+            },
+        });
+        AssertInertPage(response, html);
+        Assert.True(html.IndexOf("<h2>Starters</h2>") < html.IndexOf("Soup") && html.IndexOf("Soup") < html.IndexOf("<h2>Desserts</h2>") && html.IndexOf("<h2>Desserts</h2>") < html.IndexOf("Tiramisu"));
+    }
+
+    [Theory]
+    [InlineData("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?playsinline=1&amp;rel=0&amp;autoplay=1&amp;mute=1", "https://www.youtube-nocookie.com")]
+    [InlineData("https://youtu.be/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?playsinline=1&amp;rel=0&amp;autoplay=1&amp;mute=1", "https://www.youtube-nocookie.com")]
+    [InlineData("https://www.youtube.com/shorts/dQw4w9WgXcQ", "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?", "https://www.youtube-nocookie.com")]
+    [InlineData("https://vimeo.com/76979871", "https://player.vimeo.com/video/76979871?dnt=1&amp;autoplay=1&amp;muted=1", "https://player.vimeo.com")]
+    [InlineData("https://vimeo.com/76979871/abc123", "https://player.vimeo.com/video/76979871?dnt=1&amp;h=abc123&amp;autoplay=1", "https://player.vimeo.com")]
+    public async Task YouTubeAndVimeoPlayInTheirPrivacyEnhancedPlayersFramedFromTheirOriginOnly(string url, string src, string origin)
+    {
+        var (response, html, _) = await ScanPageAsync("VIDEO_PREVIEW", new JsonObject { ["title"] = Xss, ["metadata"] = new JsonObject { ["videoUrl"] = url, ["autoplay"] = true } });
+
+        AssertInertPage(response, html);
+        Assert.Contains($"<iframe src=\"{src}", html);
+        Assert.DoesNotContain("<video", html);
+        var csp = response.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains($"frame-src {origin};", csp);
+        Assert.Single(csp.Split(';'), d => d.Trim().StartsWith("frame-src"));
+    }
+
+    [Fact]
+    public async Task ADirectVideoFileHonoursAutoplayMutedAndHiddenControls()
+    {
+        var (response, html, _) = await ScanPageAsync("VIDEO_PREVIEW", new JsonObject
+        {
+            ["title"] = Xss, ["metadata"] = new JsonObject { ["videoUrl"] = "https://video.example/v.mp4", ["autoplay"] = true, ["showControls"] = false },
+        });
+        AssertInertPage(response, html);
+        Assert.Contains("<video src=\"https://video.example/v.mp4\" autoplay muted playsinline", html);
+        Assert.DoesNotContain("frame-src", response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal(ScanPages.ContentSecurityPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
+    }
 }

@@ -40,7 +40,6 @@ public class ScanResponseTests(ScanTestService service) : IClassFixture<ScanTest
 
     [Theory]
     [InlineData("SHORT_LINK", "qrRedirectUrl", "https://short.example/x")]
-    [InlineData("PDF", "pdfUrl", "https://files.example/menu.pdf")]
     public async Task LinkTypesRedirectToTheirTarget(string type, string field, string url)
     {
         var tenant = await service.NewTenantAsync();
