@@ -40,18 +40,45 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
 
     public async Task<QrPage> SearchAsync(string teamId, string search, string sortBy, string sortOrder, int page, int limit, CancellationToken ct)
     {
-        var list = await RefreshedAsync(teamId, ct);
-        var term = search.ToLowerInvariant();
-        var matches = list.Matching(term);
+        var matches = (await RefreshedAsync(teamId, ct)).Matching(search.ToLowerInvariant());
+        var ids = Sorted(matches, sortBy, sortOrder).Skip((page - 1) * limit).Take(limit).Select(e => e.QrId).ToList();
+        return new QrPage(await LoadAsync(teamId, ids, ct), matches.Count);
+    }
+
+    private static IEnumerable<SearchEntry> Sorted(List<SearchEntry> matches, string sortBy, string sortOrder)
+    {
         IEnumerable<SearchEntry> sorted = sortBy switch
         {
             "createdAt" => matches.OrderBy(e => e.CreatedAt),
             "name" => matches.OrderBy(e => e.NameLower, StringComparer.Ordinal),
             _ => matches.OrderBy(e => e.UpdatedAt),
         };
-        if (sortOrder == "desc") sorted = sorted.Reverse();
-        var ids = sorted.Skip((page - 1) * limit).Take(limit).Select(e => e.QrId).ToList();
-        return new QrPage(await LoadAsync(teamId, ids, ct), matches.Count);
+        return sortOrder == "desc" ? sorted.Reverse() : sorted;
+    }
+
+    /// <summary>Codes point-read at once while an export streams: its memory holds one group, not the team.</summary>
+    public const int ExportGroup = 50;
+
+    /// <summary>
+    /// Every live code of the team in a list's order and search, read as the caller consumes it (the export): index keys a
+    /// storage page at a time, codes point-read <see cref="ExportGroup"/> at once. A search's ids come from the in-memory list.
+    /// </summary>
+    public async IAsyncEnumerable<StoredQr> AllAsync(string teamId, string sortBy, string sortOrder, string search,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var ids = search.Length > 0
+            ? Sorted((await RefreshedAsync(teamId, ct)).Matching(search.ToLowerInvariant()), sortBy, sortOrder).Select(e => e.QrId).ToAsyncEnumerable()
+            : storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.IndexOf(sortBy, sortOrder)), maxPerPage: 1000, select: ["RowKey"], cancellationToken: ct)
+                .Select(row => QrKeys.QrIdOf(row.RowKey));
+        var group = new List<string>(ExportGroup);
+        await foreach (var id in ids.WithCancellation(ct))
+        {
+            group.Add(id);
+            if (group.Count < ExportGroup) continue;
+            foreach (var qr in await LoadAsync(teamId, group, ct)) if (!qr.Deleted) yield return qr;
+            group.Clear();
+        }
+        foreach (var qr in await LoadAsync(teamId, group, ct)) if (!qr.Deleted) yield return qr;
     }
 
     /// <summary>Codes changed after <paramref name="fromTime"/> (deleted ones included, so a sync client learns of deletions).</summary>
