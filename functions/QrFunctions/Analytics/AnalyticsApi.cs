@@ -94,7 +94,7 @@ public sealed class AnalyticsApi(StorageAccount storage, Leads.LeadStore leads)
     }
 
     /// <summary>A code's events in [from, to], newest first, read lazily: the days with scans (one range query), then each day's shards as reached.</summary>
-    private static async IAsyncEnumerable<TableEntity> CodeEventsNewestFirstAsync(StorageAccount storage, TableClient stats, string qrId, long from, long to,
+    internal static async IAsyncEnumerable<TableEntity> CodeEventsNewestFirstAsync(StorageAccount storage, TableClient stats, string qrId, long from, long to,
         [EnumeratorCancellation] CancellationToken ct)
     {
         var events = storage.Table(storage.Names.ScanEvents);

@@ -13,9 +13,9 @@ public static class RequestJson
     // A repeated key is refused ("Duplicate property 'name' …"): JsonObject would throw on it later, anywhere.
     private static readonly JsonDocumentOptions Parsing = new() { MaxDepth = 32, AllowDuplicateProperties = false };
 
-    public static async Task<JsonObject> ReadObjectAsync(HttpContext context, bool allowEmpty = false)
+    public static async Task<JsonObject> ReadObjectAsync(HttpContext context, bool allowEmpty = false, long maxBytes = ApiErrors.MaxJsonBodyBytes)
     {
-        ApiErrors.LimitBody(context, ApiErrors.MaxJsonBodyBytes);
+        ApiErrors.LimitBody(context, maxBytes);
         JsonNode? node;
         try
         {

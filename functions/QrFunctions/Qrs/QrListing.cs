@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Azure.Data.Tables;
 using Microsoft.Extensions.Caching.Memory;
+using QrFunctions.Api;
 using QrFunctions.Storage;
 
 namespace QrFunctions.Qrs;
@@ -15,6 +16,26 @@ public sealed record QrPage(IReadOnlyList<StoredQr> Qrs, int TotalCount);
 /// search with one range read of the rows changed since (minus an overlap that covers clock skew between
 /// instances), so a search of 100,000 codes is a memory scan, not a table scan.
 /// </summary>
+/// <summary>What a list and an export of codes take from the query: order, search, folder.</summary>
+public sealed record QrListQuery(string SortBy, string SortOrder, string Search, string? FolderId)
+{
+    private static readonly string[] SortFields = ["createdAt", "updatedAt", "name"];
+
+    public static QrListQuery From(HttpRequest request)
+    {
+        var sortBy = request.Query["sortBy"].ToString() is { Length: > 0 } s ? s : "updatedAt";
+        if (!SortFields.Contains(sortBy)) throw ApiProblem.BadRequest("sortBy must be one of createdAt, updatedAt, name.");
+        var sortOrder = request.Query["sortOrder"].ToString() is { Length: > 0 } o ? o : "desc";
+        if (sortOrder is not ("asc" or "desc")) throw ApiProblem.BadRequest("sortOrder must be asc or desc.");
+        var search = request.Query["search"].ToString().Trim();
+        if (search.Length > 255) throw ApiProblem.BadRequest("search must be at most 255 characters.");
+        var folder = request.Query["folderId"].ToString();
+        var folderId = folder.Length > 0 ? RequestJson.Id(folder, "folderId") : null;
+        if (folderId is { Length: > 128 }) throw ApiProblem.BadRequest("folderId must be at most 128 characters.");
+        return new QrListQuery(sortBy, sortOrder, search, folderId);
+    }
+}
+
 public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCache cache)
 {
     // Re-read window behind the newest change seen: covers clock skew between instances and the time between
@@ -41,19 +62,47 @@ public sealed class QrListing(StorageAccount storage, QrStore store, IMemoryCach
 
     public async Task<QrPage> SearchAsync(string teamId, string search, string sortBy, string sortOrder, int page, int limit, CancellationToken ct, string? folderId = null)
     {
-        var list = await RefreshedAsync(teamId, ct);
-        var term = search.ToLowerInvariant();
-        var matches = list.Matching(term);
+        var matches = (await RefreshedAsync(teamId, ct)).Matching(search.ToLowerInvariant());
         if (folderId is not null) matches = matches.Where(e => e.Folders.Contains(folderId)).ToList();
+        var ids = Sorted(matches, sortBy, sortOrder).Skip((page - 1) * limit).Take(limit).Select(e => e.QrId).ToList();
+        return new QrPage(await LoadAsync(teamId, ids, ct), matches.Count);
+    }
+
+    private static IEnumerable<SearchEntry> Sorted(List<SearchEntry> matches, string sortBy, string sortOrder)
+    {
         IEnumerable<SearchEntry> sorted = sortBy switch
         {
             "createdAt" => matches.OrderBy(e => e.CreatedAt),
             "name" => matches.OrderBy(e => e.NameLower, StringComparer.Ordinal),
             _ => matches.OrderBy(e => e.UpdatedAt),
         };
-        if (sortOrder == "desc") sorted = sorted.Reverse();
-        var ids = sorted.Skip((page - 1) * limit).Take(limit).Select(e => e.QrId).ToList();
-        return new QrPage(await LoadAsync(teamId, ids, ct), matches.Count);
+        return sortOrder == "desc" ? sorted.Reverse() : sorted;
+    }
+
+    /// <summary>Codes point-read at once while an export streams: its memory holds one group, not the team.</summary>
+    public const int ExportGroup = 50;
+
+    /// <summary>
+    /// Every live code of the team in a list's order and search, read as the caller consumes it (the export): index keys a
+    /// storage page at a time, codes point-read <see cref="ExportGroup"/> at once. A search's ids come from the in-memory list.
+    /// </summary>
+    public async IAsyncEnumerable<StoredQr> AllAsync(string teamId, QrListQuery query, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var ids = query.Search.Length > 0
+            ? Sorted((await RefreshedAsync(teamId, ct)).Matching(query.Search.ToLowerInvariant()).Where(e => query.FolderId is null || e.Folders.Contains(query.FolderId)).ToList(),
+                query.SortBy, query.SortOrder).Select(e => e.QrId).ToAsyncEnumerable()
+            : storage.TeamData.QueryAsync<TableEntity>(TableQueries.PrefixFilter(teamId, QrKeys.IndexOf(query.FolderId, query.SortBy, query.SortOrder)),
+                    maxPerPage: 1000, select: ["RowKey"], cancellationToken: ct)
+                .Select(row => QrKeys.QrIdOf(row.RowKey));
+        var group = new List<string>(ExportGroup);
+        await foreach (var id in ids.WithCancellation(ct))
+        {
+            group.Add(id);
+            if (group.Count < ExportGroup) continue;
+            foreach (var qr in await LoadAsync(teamId, group, ct)) if (!qr.Deleted) yield return qr;
+            group.Clear();
+        }
+        foreach (var qr in await LoadAsync(teamId, group, ct)) if (!qr.Deleted) yield return qr;
     }
 
     /// <summary>Codes changed after <paramref name="fromTime"/> (deleted ones included, so a sync client learns of deletions).</summary>

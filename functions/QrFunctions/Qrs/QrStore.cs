@@ -116,20 +116,25 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
         return total;
     }
 
-    public async Task<StoredQr> CreateAsync(Caller caller, JsonObject request, CancellationToken ct)
+    /// <param name="bulk">
+    /// A bulk item (Bulk/): its code id and generated displayIds derive from the batch and row, so a second attempt of the
+    /// same item (a redelivered message, a crash, two attempts at once) finds the first's code instead of making another.
+    /// </param>
+    public async Task<StoredQr> CreateAsync(Caller caller, JsonObject request, CancellationToken ct, Bulk.BulkItem? bulk = null)
     {
         var team = caller.Team!;
+        var qrId = bulk?.QrId ?? Ids.New("qr");
+        if (bulk is not null && await FindAsync(team.Id, qrId, ct) is { } earlier) return await CompleteEarlierAttemptAsync(earlier, team, ct);
         var limits = plans.For(caller.Org!);
         if (limits.MaxQrCodesPerTeam is { } max && await CountAsync(team.Id, ct) >= max)
             throw ApiProblem.BadRequest($"QR code limit reached: the {caller.Org!.Plan} plan allows {max} codes per team.");
 
-        var qrId = Ids.New("qr");
         var displayId = request["displayId"]?.GetValue<string>();
         if (displayId is null)
         {
             for (var i = 0; ; i++)
             {
-                displayId = Ids.Random(8);
+                displayId = bulk?.GeneratedDisplayId(i) ?? Ids.Random(8);
                 if (await TryReserveAsync(displayId, qrId, team, ct)) break;
                 if (i == 5) throw new InvalidOperationException("Could not generate a free displayId.");
             }
@@ -149,7 +154,7 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             doc["orgId"] = team.OrgId;
             doc["folderId"] ??= null;
             doc["folderIds"] ??= new JsonArray();
-            doc["batchId"] = null;
+            doc["batchId"] = bulk?.BatchId;
             doc["deleted"] = false;
             doc["expiryDate"] ??= null;
             doc["createdAt"] = now;
@@ -171,7 +176,16 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             actions.Add(ChangeRow(team.Id, doc, deleted: false));
             actions.Add(new(TableTransactionActionType.Add, AuditEntry.For(team.Id, caller, "codes.created", "codes", qrId,
                 AuditEntry.Diff(null, doc, "createdAt", "updatedAt", "createdBy", "updatedBy"))));
-            await SubmitWithCountersAsync(team.Id, actions, [(null, +1), .. folders.Select(f => ((string?)f, +1))], ct);
+            try
+            {
+                await SubmitWithCountersAsync(team.Id, actions, [(null, +1), .. folders.Select(f => ((string?)f, +1))], ct);
+            }
+            catch (TableTransactionFailedException ex) when (bulk is not null && ex.Status == 409 && ex.FailedTransactionActionIndex == 0)
+            {
+                // Another attempt at the same bulk item committed first: its code stands, and the displayId is its, not ours to release.
+                if (await FindAsync(team.Id, qrId, ct) is not { } concurrent) throw;
+                return await CompleteEarlierAttemptAsync(concurrent, team, ct);
+            }
 
             await PublishAsync(displayId, qrId, team, pending ? null : doc, ct);
             await webhooks.PublishAsync(team.Id, "codes.created", QrPasswords.ForView((JsonObject)doc.DeepClone()), ct);
@@ -182,6 +196,20 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             await ReleaseAsync(displayId, qrId, CancellationToken.None);
             throw;
         }
+    }
+
+    /// <summary>
+    /// A bulk item's code an earlier attempt wrote: if that attempt stopped before publishing (its displayId still only
+    /// reserved), publish it now, as the create would have; otherwise it stands as it is (it may have been changed since).
+    /// </summary>
+    private async Task<StoredQr> CompleteEarlierAttemptAsync(StoredQr earlier, Team team, CancellationToken ct)
+    {
+        if (earlier.Deleted) return earlier;
+        var route = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(earlier.DisplayId, QrRoute.Row, ["State", "QrId"], ct);
+        if (!route.HasValue || (route.Value!.GetString("State") == QrRoute.States.Reserved && route.Value.GetString("QrId") == earlier.Id))
+            await PublishAsync(earlier.DisplayId, earlier.Id, team,
+                earlier.ApprovalStatus == "pending" ? null : EntityJson.Read(earlier.Row, "Approved") ?? earlier.Doc, ct);
+        return earlier;
     }
 
     /// <summary>
@@ -359,6 +387,8 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
             var existing = await storage.Routes.GetEntityIfExistsAsync<TableEntity>(displayId, QrRoute.Row, cancellationToken: ct);
             if (!existing.HasValue) return false;
             var row = existing.Value!;
+            // This code's own: an earlier attempt of the same bulk item reserved it, or the code moves back to a displayId it still holds.
+            if (row.GetString("QrId") == qrId && row.GetString("TeamId") == team.Id) return true;
             if (row.GetString("State") != QrRoute.States.Reserved
                 || Clock.NowMs() - (row.GetInt64("UpdatedAt") ?? 0) < StaleReservation.TotalMilliseconds) return false;
             var owner = await storage.TeamData.GetEntityIfExistsAsync<TableEntity>(row.GetString("TeamId"), QrKeys.Qr(row.GetString("QrId")), ["RowKey"], ct);

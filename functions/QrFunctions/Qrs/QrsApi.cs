@@ -130,23 +130,13 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
     private async Task<IResult> GetAsync(HttpContext context, string id) =>
         Envelope.OkNode((await store.GetLiveAsync(context.Caller().TeamId, id, context.RequestAborted)).View());
 
-    private static readonly string[] SortFields = ["createdAt", "updatedAt", "name"];
-
     [Function("QrsList"), EndpointSummary("A page of the team's QR codes (trailing slash optional); folderId: only the codes in that folder (folderId or folderIds)")]
     public async Task<IResult> ListAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/v2/teams")] HttpRequest req)
     {
         var context = req.HttpContext;
         var limit = RequestJson.QueryInt(context, "limit", 10, 1, 100);
         var page = RequestJson.QueryInt(context, "page", 1, 1, 100_000);
-        var sortBy = context.Request.Query["sortBy"].ToString() is { Length: > 0 } s ? s : "updatedAt";
-        if (!SortFields.Contains(sortBy)) throw ApiProblem.BadRequest("sortBy must be one of createdAt, updatedAt, name.");
-        var sortOrder = context.Request.Query["sortOrder"].ToString() is { Length: > 0 } o ? o : "desc";
-        if (sortOrder is not ("asc" or "desc")) throw ApiProblem.BadRequest("sortOrder must be asc or desc.");
-        var search = context.Request.Query["search"].ToString().Trim();
-        if (search.Length > 255) throw ApiProblem.BadRequest("search must be at most 255 characters.");
-        var folder = context.Request.Query["folderId"].ToString();
-        var folderId = folder.Length > 0 ? RequestJson.Id(folder, "folderId") : null;
-        if (folderId is { Length: > 128 }) throw ApiProblem.BadRequest("folderId must be at most 128 characters.");
+        var (sortBy, sortOrder, search, folderId) = QrListQuery.From(req);
         var teamId = context.Caller().TeamId;
         var result = search.Length > 0
             ? await listing.SearchAsync(teamId, search, sortBy, sortOrder, page, limit, context.RequestAborted, folderId)

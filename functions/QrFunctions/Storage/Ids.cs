@@ -9,6 +9,16 @@ public static class Ids
 
     public static string New(string prefix, int length = 16) => $"{prefix}_{Random(length)}";
 
+    /// <summary>An id in the same alphabet made from <paramref name="seed"/> (SHA-256): the same seed gives the same id, so a retried step names the same thing.</summary>
+    public static string Derived(string seed, int length)
+    {
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(seed));
+        return string.Create(length, hash, static (span, b) =>
+        {
+            for (var i = 0; i < span.Length; i++) span[i] = Alphabet[b[i] & 31];
+        });
+    }
+
     public static string Random(int length)
     {
         Span<byte> bytes = stackalloc byte[length];

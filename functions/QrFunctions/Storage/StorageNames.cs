@@ -39,10 +39,12 @@ public sealed class StorageNames
     public string Usage => _tables["usage"];
     public string RateLimits => _tables["rateLimits"];
     public string Outbox => _tables["outbox"];
+    public string BulkBatches => _tables["bulkBatches"];
 
     public string ScanEventsQueue => _queues["scanEvents"];
     public string EmailOutboxQueue => _queues["emailOutbox"];
     public string WebhookDeliveriesQueue => _queues["webhookDeliveries"];
+    public string BulkCreateQueue => _queues["bulkCreate"];
 
     public string QrImagesContainer => _containers["qrImages"];
     public string UploadsContainer => _containers["uploads"];

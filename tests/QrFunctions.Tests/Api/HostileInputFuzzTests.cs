@@ -54,6 +54,7 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
     {
         ["QrsCreate"] = ["templateId", "folderId", "folderIds[]"],
         ["QrsUpdate"] = ["templateId", "folderId", "folderIds[]"],
+        ["QrsBulkCreate"] = ["codes[].templateId", "codes[].folderId", "codes[].folderIds[]"],
         ["AnalyticsOverviews"] = ["qrIds[]"],
         ["AnalyticsDetailedAll"] = ["qrIds[]"],
         ["MembersBulkAdd"] = ["teams[].teamId", "email"],
@@ -161,6 +162,8 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
 
     private static JsonObject WithId(JsonObject plausible, string field, string id)
     {
+        if (field.StartsWith("codes[].", StringComparison.Ordinal))
+            return new JsonObject { ["codes"] = new JsonArray(WithId(plausible, field["codes[].".Length..], id)) };
         var body = (JsonObject)plausible.DeepClone();
         if (field == "teams[].teamId") body["teams"]![0]!["teamId"] = id;
         else if (field.EndsWith("[]", StringComparison.Ordinal)) body[field[..^2]] = new JsonArray("fine", id);

@@ -18,7 +18,7 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
 {
     /// <summary>A tenant with a second team and members in known states, so every member action can succeed.</summary>
     private sealed record Arranged(Tenant Tenant, string Team2, string TeamName, string Member, string Paused, string Invited,
-        string Qr = "", string Key = "", string Webhook = "");
+        string Qr = "", string Key = "", string Webhook = "", string Batch = "");
 
     private async Task AddMembershipAsync(Tenant tenant, string teamId, string email, string role, string status)
     {
@@ -62,7 +62,7 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
     private static string Fill(string spec, Arranged a) => spec
         .Replace("{team}", a.Tenant.TeamId).Replace("{team2}", a.Team2).Replace("{org}", a.Tenant.OrgId)
         .Replace("{member}", a.Member).Replace("{paused}", a.Paused).Replace("{invited}", a.Invited)
-        .Replace("{qr}", a.Qr).Replace("{key}", a.Key).Replace("{webhook}", a.Webhook)
+        .Replace("{qr}", a.Qr).Replace("{key}", a.Key).Replace("{webhook}", a.Webhook).Replace("{batch}", a.Batch)
         .Replace("{fresh}", $"new-{Ids.Random(8)}@example.test".ToLowerInvariant());
 
     /// <summary>Audit rows of the organization and both teams: a refused request must not change the count.</summary>
@@ -101,7 +101,11 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
             Assert.Equal(HttpStatusCode.OK, (await a.Tenant.V1().PatchJsonAsync($"/v1/workspaces/{a.Tenant.TeamId}", new { approval_required = true })).StatusCode);
             await a.Tenant.QrApi(callers.Editor).PutJsonAsync($"/api/qrs-api/{qr}", new { qrType = "WEB", qrRedirectUrl = "https://b.example/" }).DataAsync();
         }
-        return a with { Qr = qr, Key = key, Webhook = webhook };
+        var batch = spec.Contains("{batch}")
+            ? (await owner.PostJsonAsync("/api/qrs-api/bulk", new { codes = new[] { new { qrType = "WEB", qrRedirectUrl = "https://a.example/" } } })
+                .DataAsync(HttpStatusCode.Accepted)).GetProperty("batchId").GetString()!
+            : "";
+        return a with { Qr = qr, Key = key, Webhook = webhook, Batch = batch };
     }
 
     public static TheoryData<string, string, string, int[]> RoleMatrix => new()
@@ -110,6 +114,7 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
         { "AnalyticsBreakdown", "GET", "/api/analytics-api/breakdown/{qr}", [200, 200, 200, 200, 403] },
         { "AnalyticsDetailed", "GET", "/api/analytics-api/detailed/{qr}", [200, 200, 200, 200, 403] },
         { "AnalyticsDetailedAll", "POST", "/api/analytics-api/detailed/all|{\"qrIds\":[\"{qr}\"],\"startTime\":1,\"endTime\":2}", [200, 200, 200, 200, 403] },
+        { "AnalyticsScansCsv", "GET", "/api/analytics-api/scans.csv?qrId={qr}", [200, 200, 200, 200, 403] },
         { "AnalyticsOverviews", "POST", "/api/analytics-api/overviews|{\"qrIds\":[\"{qr}\"]}", [200, 200, 200, 200, 403] },
         { "ApiKeysCreate", "POST", "/v1/api-keys|{\"name\":\"mine\",\"scope\":\"user\"}", [201, 201, 201, 201, 403] },
         { "ApiKeysCreate", "POST", "/v1/api-keys|{\"name\":\"workspace\"}", [403, 403, 201, 201, 403] },
@@ -131,9 +136,12 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
         { "OrganizationsUpdate", "PATCH", "/v1/organizations/{org}|{\"name\":\"n\"}", [403, 403, 403, 200, 403] },
         { "QrsAllFromTime", "GET", "/api/qrs-api/all/fromTime/0", [200, 200, 200, 200, 403] },
         { "QrsApprove", "POST", "/api/qrs-api/{qr}/approve", [403, 403, 200, 200, 403] },
+        { "QrsBulkCreate", "POST", "/api/qrs-api/bulk|{\"codes\":[{\"qrType\":\"WEB\",\"qrRedirectUrl\":\"https://a.example/\"}]}", [403, 202, 202, 202, 403] },
+        { "QrsBulkStatus", "GET", "/api/qrs-api/bulk/{batch}", [200, 200, 200, 200, 403] },
         { "QrsCreate", "POST", "/api/qrs-api|{\"qrType\":\"WEB\",\"qrRedirectUrl\":\"https://a.example/\"}", [403, 201, 201, 201, 403] },
         { "QrsDelete", "DELETE", "/api/qrs-api/{qr}", [403, 200, 200, 200, 403] },
         { "QrsDuplicate", "POST", "/api/qrs-api/duplicate/{qr}", [403, 201, 201, 201, 403] },
+        { "QrsExport", "GET", "/api/qrs-api/export.csv", [200, 200, 200, 200, 403] },
         { "QrsGet", "GET", "/api/qrs-api/{qr}", [200, 200, 200, 200, 403] },
         { "QrsGetByTeam", "GET", "/api/qrs-api/teams/{qr}", [200, 200, 200, 200, 403] },
         { "QrsImage", "POST", "/api/qrs-api/{qr}/image|@png", [403, 200, 200, 200, 403] },
