@@ -39,6 +39,7 @@ public sealed class StorageNames
     public string Usage => _tables["usage"];
     public string RateLimits => _tables["rateLimits"];
     public string Outbox => _tables["outbox"];
+    public string Idempotency => _tables["idempotency"];
 
     public string ScanEventsQueue => _queues["scanEvents"];
     public string EmailOutboxQueue => _queues["emailOutbox"];
