@@ -138,6 +138,7 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
         { "QrsGetByTeam", "GET", "/api/qrs-api/teams/{qr}", [200, 200, 200, 200, 403] },
         { "QrsImage", "POST", "/api/qrs-api/{qr}/image|@png", [403, 200, 200, 200, 403] },
         { "QrsList", "GET", "/api/qrs-api/v2/teams", [200, 200, 200, 200, 403] },
+        { "QrsPrintImage", "GET", "/api/qrs-api/{qr}/image?format=svg&size=100", [200, 200, 200, 200, 403] },
         { "QrsReject", "POST", "/api/qrs-api/{qr}/reject", [403, 403, 200, 200, 403] },
         { "QrsTags", "PUT", "/api/qrs-api/{qr}/tags|{\"tags\":[\"a\"]}", [403, 200, 200, 200, 403] },
         { "QrsTeamFromTime", "GET", "/api/qrs-api/teams/fromTime/0", [200, 200, 200, 200, 403] },
