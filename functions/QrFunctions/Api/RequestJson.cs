@@ -21,6 +21,8 @@ public static class RequestJson
         {
             using var buffer = new MemoryStream();
             await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            // The server's limit is off once a body was read before (a keyed POST's is read to hash it): the same limit here.
+            if (buffer.Length > maxBytes) throw new ApiProblem(413, $"Request body is larger than {maxBytes / 1024} KB.");
             if (buffer.Length == 0)
             {
                 if (allowEmpty) return [];

@@ -14,6 +14,7 @@ public static class AppServices
     {
         services.AddSingleton(FunctionCatalog.App);
         services.AddSingleton<FunctionPolicy>();
+        services.AddSingleton<IdempotencyKeys>();
         services.AddSingleton(new StorageNames(config["Storage:Prefix"] ?? ""));
         services.AddSingleton(_ => StorageConnection.FromConfiguration(config));
         services.AddSingleton<StorageAccount>();

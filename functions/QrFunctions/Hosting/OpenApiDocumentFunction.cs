@@ -88,6 +88,14 @@ public sealed class OpenApiDocumentFunction(FunctionCatalog catalog)
                 Name = AccessPolicy.TeamHeader, In = ParameterLocation.Header, Required = false, Schema = new OpenApiSchema { Type = JsonSchemaType.String },
                 Description = "The team (workspace) to act in; the key's own team when absent.",
             });
+        if (function.Methods.Contains("post"))
+            operation.Parameters.Add(new OpenApiParameter
+            {
+                Name = IdempotencyKeys.Header, In = ParameterLocation.Header, Required = false, Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = IdempotencyKeys.MaxKeyLength },
+                Description = "Up to 255 printable ASCII characters, unique per request (a UUID). The same request again with the same key within 24 hours "
+                    + "gets the first answer again (with Idempotent-Replayed: true) and does nothing again; another request with the key is a 422, "
+                    + "and one sent while the first still runs a 409 (retry it). Keys are scoped to the organization.",
+            });
         operation.Security =
         [
             new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ClientId, document)] = [], [new OpenApiSecuritySchemeReference(ClientSecret, document)] = [] },

@@ -352,16 +352,27 @@ public sealed class QrStore(StorageAccount storage, QrImages images, PlanCatalog
 
     private bool NeedsApproval(Caller caller) => caller.Team!.ApprovalRequired && caller.Role < Role.Admin;
 
+    private async Task<string?> DesignAsync(string teamId, string templateId, CancellationToken ct) =>
+        await cache.GetOrCreateAsync(("template", teamId, templateId), async e =>
+        {
+            e.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(30);
+            var template = await storage.TeamData.GetEntityIfExistsAsync<DesignTemplate>(teamId, DesignTemplate.RowPrefix + templateId, cancellationToken: ct);
+            return template.HasValue ? template.Value!.Design : null;
+        });
+
+    /// <summary>What the code's image is made of now: its scan URL, its template's design (the default design if the template is gone) and its logo.</summary>
+    public async Task<QrImageInput> ImageInputAsync(StoredQr qr, CancellationToken ct)
+    {
+        var teamId = qr.Row.PartitionKey;
+        var design = await DesignAsync(teamId, qr.Doc["templateId"]?.GetValue<string>() ?? "default", ct) ?? DesignTemplate.DefaultDesign;
+        return new QrImageInput(qr.Doc["scanUrl"]!.GetValue<string>(), design, qr.Row.GetString("LogoBlob"));
+    }
+
     private async Task RenderAsync(JsonObject doc, Team team, string? logoBlob, CancellationToken ct)
     {
         doc["scanUrl"] = ScanUrlOf(doc, team);
         var templateId = doc["templateId"]?.GetValue<string>() ?? "default";
-        var design = await cache.GetOrCreateAsync(("template", team.Id, templateId), async e =>
-        {
-            e.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(30);
-            var template = await storage.TeamData.GetEntityIfExistsAsync<DesignTemplate>(team.Id, DesignTemplate.RowPrefix + templateId, cancellationToken: ct);
-            return template.HasValue ? template.Value!.Design : null;
-        }) ?? throw ApiProblem.BadRequest($"templateId '{templateId}' is not a template of this team.");
+        var design = await DesignAsync(team.Id, templateId, ct) ?? throw ApiProblem.BadRequest($"templateId '{templateId}' is not a template of this team.");
         var input = new QrImageInput(doc["scanUrl"]!.GetValue<string>(), design, logoBlob);
         var hash = QrImages.HashOf(input);
         if (doc["qrImageHash"]?.GetValue<string>() == hash) return; // same inputs: the image is already there

@@ -11,7 +11,7 @@ namespace QrFunctions.Qrs;
 
 /// <summary>/api/qrs-api: the QR-code functions of surface A. Reads need viewer (the class's default), writes editor.</summary>
 [ApiAccess(ApiSurface.QrApi), Tags("QR codes")]
-public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount storage, TenantDirectory directory)
+public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount storage, TenantDirectory directory, Rendering.QrImages images)
 {
     private const string Qrs = "api/qrs-api";
 
@@ -215,6 +215,42 @@ public sealed class QrsApi(QrStore store, QrListing listing, StorageAccount stor
             new Azure.Storage.Blobs.Models.BlobUploadOptions { HttpHeaders = new() { ContentType = contentType } }, context.RequestAborted);
         var updated = await store.UpdateAsync(caller, id, current => current, context.RequestAborted, "codes.updated", blobName);
         return Envelope.OkNode(updated.View());
+    }
+
+    /// <summary>
+    /// A print-ready image of the code: ?format=png|svg|pdf|eps (default png), ?size= the edge including the margin (png: 64–4,000 pixels,
+    /// default 1,024; svg px, pdf and eps points: 36–14,400, default 288 = 4 in), ?margin= the quiet zone in modules (0–16, default the
+    /// design's). The bytes themselves (not a redirect: credentials never follow to another host), as an attachment, cached in
+    /// Blob Storage under the hash of every input.
+    /// </summary>
+    [Function("QrsPrintImage"), EndpointSummary("Download a print-ready image: png (up to 4,000 px), svg, pdf or eps (vector)")]
+    public async Task<IResult> PrintImageAsync([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = Qrs + "/{id}/image")] HttpRequest req, string id)
+    {
+        var context = req.HttpContext;
+        var spec = PrintSpecOf(req.Query);
+        var qr = await store.GetLiveAsync(context.Caller().TeamId, id, context.RequestAborted);
+        var (bytes, hash) = await images.PrintAsync(await store.ImageInputAsync(qr, context.RequestAborted), spec, context.RequestAborted);
+        // An SVG may carry an uploaded SVG logo: never a document that runs anything on this origin.
+        context.Response.Headers.ContentSecurityPolicy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox";
+        return Results.File(bytes, spec.ContentType, $"{qr.DisplayId}-{spec.Size}.{spec.Format}", entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{hash}\""));
+    }
+
+    private static Rendering.PrintSpec PrintSpecOf(IQueryCollection query)
+    {
+        var format = query["format"].ToString() is { Length: > 0 } f ? f.ToLowerInvariant() : "png";
+        if (!Rendering.PrintSpec.Formats.Contains(format)) throw ApiProblem.BadRequest("format must be png, svg, pdf or eps.");
+        var (min, max, fallback, unit) = format == "png"
+            ? (Rendering.PrintSpec.MinPngSize, Rendering.PrintSpec.MaxPngSize, 1024, "pixels")
+            : (Rendering.PrintSpec.MinVectorSize, Rendering.PrintSpec.MaxVectorSize, 288, format == "svg" ? "px" : "points");
+        var size = query["size"].ToString() is { Length: > 0 } s
+            ? int.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+                ? n : throw ApiProblem.BadRequest($"size must be a whole number from {min} to {max} ({unit}) for {format}.")
+            : fallback;
+        int? margin = query["margin"].ToString() is { Length: > 0 } m
+            ? int.TryParse(m, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var k) && k <= Rendering.PrintSpec.MaxMargin
+                ? k : throw ApiProblem.BadRequest($"margin must be a whole number from 0 to {Rendering.PrintSpec.MaxMargin} (modules).")
+            : null;
+        return new Rendering.PrintSpec(format, size, margin);
     }
 
     private static (string Extension, string ContentType)? Sniff(byte[] b)

@@ -13,6 +13,21 @@ namespace QrFunctions.Rendering;
 public sealed record QrImageInput(string ScanUrl, string Design, string? LogoBlob);
 
 /// <summary>
+/// A print-ready image: its format, its edge length including the margin (PNG: pixels; SVG: px; PDF and EPS: points, 1/72 in),
+/// and its margin (quiet zone) in modules: the design's (4, or 0 without a quiet zone) when not given.
+/// </summary>
+public sealed record PrintSpec(string Format, int Size, int? Margin)
+{
+    public static readonly IReadOnlyList<string> Formats = ["png", "svg", "pdf", "eps"];
+    public const int MaxPngSize = 4000, MinPngSize = 64, MaxVectorSize = 14400, MinVectorSize = 36, MaxMargin = 16;
+
+    public string ContentType => Format switch
+    {
+        "png" => "image/png", "svg" => "image/svg+xml", "pdf" => "application/pdf", _ => "application/postscript",
+    };
+}
+
+/// <summary>
 /// Renders QR images with QRCoder (PNG and SVG) and stores them in the public qr-images container under
 /// a name that is the hash of their inputs: a code is re-rendered only when its URL, design or logo
 /// changes, identical codes share one blob, and the blob can be cached forever (immutable).
@@ -54,11 +69,97 @@ public sealed class QrImages(StorageAccount storage, IConfiguration configuratio
     }
 
     /// <summary>
+    /// A print-ready image of <paramref name="input"/>, from the qr-images container when it was made before (the name is the
+    /// hash of every input, the print spec included), otherwise rendered and kept there. PNG: whole pixels per module (crisp
+    /// edges), centred on a background of exactly Size pixels; SVG, PDF and EPS are vectors of exactly Size. The design's colours
+    /// and error correction apply to all (H with a logo); the logo is drawn into PNG (raster logos) and SVG (any), as in
+    /// <see cref="EnsureAsync"/>; QRCoder's PDF and PostScript renderers draw no logos.
+    /// </summary>
+    public async Task<(byte[] Bytes, string Hash)> PrintAsync(QrImageInput input, PrintSpec spec, CancellationToken ct)
+    {
+        spec = spec with { Margin = spec.Margin ?? (Design.Parse(input.Design).QuietZone ? 4 : 0) };
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+            $"{input.ScanUrl}\n{input.Design}\n{input.LogoBlob}\nprint\n{spec.Format}\n{spec.Size}\n{spec.Margin}")));
+        var blob = storage.QrImages.GetBlobClient($"{hash}.{spec.Format}");
+        try
+        {
+            return ((await blob.DownloadContentAsync(ct)).Value.Content.ToArray(), hash);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+        }
+        var bytes = await RenderPrintAsync(input, spec, ct);
+        await UploadAsync(blob.Name, bytes, spec.ContentType, ct);
+        return (bytes, hash);
+    }
+
+    private async Task<byte[]> RenderPrintAsync(QrImageInput input, PrintSpec spec, CancellationToken ct)
+    {
+        var design = Design.Parse(input.Design);
+        byte[]? logo = null;
+        if (input.LogoBlob is not null)
+            logo = (await storage.Uploads.GetBlobClient(input.LogoBlob).DownloadContentAsync(ct)).Value.Content.ToArray();
+        var svgLogo = input.LogoBlob?.EndsWith(".svg", StringComparison.Ordinal) == true;
+        using var generator = new QRCodeGenerator();
+        using var data = generator.CreateQrCode(input.ScanUrl, logo is null ? design.Ecc : QRCodeGenerator.ECCLevel.H);
+        WithMargin(data, spec.Margin!.Value);
+        var modules = data.ModuleMatrix.Count;
+        var viewBox = new System.Drawing.Size(spec.Size, spec.Size);
+        switch (spec.Format)
+        {
+            case "png":
+                var perModule = spec.Size / modules;
+                if (perModule < 1) throw Api.ApiProblem.BadRequest($"size must be at least {modules} pixels for this code with margin {spec.Margin} (a pixel per module).");
+                var png = new PngByteQRCode(data).GetGraphic(perModule, design.Foreground, design.Background, true);
+                var background = new SkiaSharp.SKColor(design.Background[0], design.Background[1], design.Background[2]);
+                if (logo is not null && !svgLogo) png = WithLogo(png, logo, background);
+                return Centred(png, spec.Size, background);
+            case "svg":
+                return Encoding.UTF8.GetBytes(new SvgQRCode(data).GetGraphic(viewBox, design.ForegroundHex, design.BackgroundHex, true,
+                    SvgQRCode.SizingMode.WidthHeightAttribute, logo is null ? null : svgLogo ? new SvgQRCode.SvgLogo(Encoding.UTF8.GetString(logo), 15, true, true) : new SvgQRCode.SvgLogo(logo, 15, true)));
+            case "pdf":
+                // MediaBox = modules × pixelsPerModule × 72 / dpi points: Size points exactly, drawn as vector rectangles.
+                return new PdfByteQRCode(data).GetGraphic(spec.Size, design.ForegroundHex, design.BackgroundHex, dpi: 72 * modules);
+            default:
+                return Encoding.ASCII.GetBytes(new PostscriptQRCode(data).GetGraphic(viewBox, design.ForegroundHex, design.BackgroundHex, true, epsFormat: true));
+        }
+    }
+
+    /// <summary>QRCoder's quiet zone is 4 modules or none; this makes it <paramref name="margin"/> modules (renderers then draw the whole matrix).</summary>
+    private static void WithMargin(QRCodeData data, int margin)
+    {
+        const int builtIn = 4;
+        var inner = data.ModuleMatrix.Count - 2 * builtIn;
+        var matrix = new List<System.Collections.BitArray>(inner + 2 * margin);
+        for (var y = 0; y < inner + 2 * margin; y++)
+        {
+            var row = new System.Collections.BitArray(inner + 2 * margin);
+            if (y >= margin && y < margin + inner)
+                for (var x = 0; x < inner; x++) row[margin + x] = data.ModuleMatrix[builtIn + y - margin][builtIn + x];
+            matrix.Add(row);
+        }
+        data.ModuleMatrix = matrix;
+    }
+
+    /// <summary>The PNG on a canvas of exactly <paramref name="size"/> pixels filled with its own background colour.</summary>
+    private static byte[] Centred(byte[] png, int size, SkiaSharp.SKColor background)
+    {
+        using var code = SkiaSharp.SKBitmap.Decode(png);
+        if (code.Width == size) return png;
+        using var surface = SkiaSharp.SKSurface.Create(new SkiaSharp.SKImageInfo(size, size));
+        surface.Canvas.Clear(background);
+        using (var image = SkiaSharp.SKImage.FromBitmap(code)) surface.Canvas.DrawImage(image, (size - code.Width) / 2, (size - code.Height) / 2, SkiaSharp.SKSamplingOptions.Default);
+        using var snapshot = surface.Snapshot();
+        using var encoded = snapshot.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return encoded.ToArray();
+    }
+
+    /// <summary>
     /// Draws a raster logo (PNG/JPEG) into the middle of the PNG on a background-coloured pad, covering at most
     /// 20% of the width — within what error correction H recovers. QRCoder draws logos only into SVG on Linux,
     /// so the PNG is composed with SkiaSharp. SVG logos appear in the SVG only.
     /// </summary>
-    private static byte[] WithLogo(byte[] png, byte[] logo)
+    private static byte[] WithLogo(byte[] png, byte[] logo, SkiaSharp.SKColor? padColor = null)
     {
         using var code = SkiaSharp.SKBitmap.Decode(png);
         using var mark = SkiaSharp.SKBitmap.Decode(logo);
@@ -69,7 +170,7 @@ public sealed class QrImages(StorageAccount storage, IConfiguration configuratio
         var box = code.Width * 0.2f;
         var scale = Math.Min(box / mark.Width, box / mark.Height);
         float w = mark.Width * scale, h = mark.Height * scale, x = (code.Width - w) / 2, y = (code.Height - h) / 2;
-        using var pad = new SkiaSharp.SKPaint { Color = code.GetPixel(0, 0) };
+        using var pad = new SkiaSharp.SKPaint { Color = padColor ?? code.GetPixel(0, 0) };
         canvas.DrawRect(x - 4, y - 4, w + 8, h + 8, pad);
         using var image = SkiaSharp.SKImage.FromBitmap(mark);
         canvas.DrawImage(image, new SkiaSharp.SKRect(x, y, x + w, y + h), new SkiaSharp.SKSamplingOptions(SkiaSharp.SKFilterMode.Linear));

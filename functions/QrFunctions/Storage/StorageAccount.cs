@@ -51,6 +51,7 @@ public sealed class StorageAccount
         ApiKeys = TableService.GetTableClient(names.ApiKeys);
         Users = TableService.GetTableClient(names.Users);
         Reservations = TableService.GetTableClient(names.Reservations);
+        Idempotency = TableService.GetTableClient(names.Idempotency);
         QrImages = BlobService.GetBlobContainerClient(names.QrImagesContainer);
         Uploads = BlobService.GetBlobContainerClient(names.UploadsContainer);
     }
@@ -66,6 +67,7 @@ public sealed class StorageAccount
     public TableClient ApiKeys { get; }
     public TableClient Users { get; }
     public TableClient Reservations { get; }
+    public TableClient Idempotency { get; }
     public BlobContainerClient QrImages { get; }
     public BlobContainerClient Uploads { get; }
 

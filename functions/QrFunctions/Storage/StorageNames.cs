@@ -40,6 +40,7 @@ public sealed class StorageNames
     public string RateLimits => _tables["rateLimits"];
     public string Outbox => _tables["outbox"];
     public string BulkBatches => _tables["bulkBatches"];
+    public string Idempotency => _tables["idempotency"];
 
     public string ScanEventsQueue => _queues["scanEvents"];
     public string EmailOutboxQueue => _queues["emailOutbox"];

@@ -61,11 +61,12 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
         ["MembersAddOrUpdate"] = ["email"],
     };
 
-    private sealed record Probe(string Method, string Path, string Query = "", byte[]? Body = null, string? ContentType = null, string? TeamHeader = null)
+    private sealed record Probe(string Method, string Path, string Query = "", byte[]? Body = null, string? ContentType = null, string? TeamHeader = null,
+        string? IdempotencyKey = null)
     {
         public override string ToString() =>
             $"{Method} {Printable(Path)}{Printable(Query[..Math.Min(Query.Length, 60)])}{(Body is null ? "" : $" [{ContentType}] {Printable(Encoding.UTF8.GetString(Body[..Math.Min(Body.Length, 80)]))}")}"
-            + (TeamHeader is null ? "" : $" team={Printable(TeamHeader)}");
+            + (TeamHeader is null ? "" : $" team={Printable(TeamHeader)}") + (IdempotencyKey is null ? "" : $" idempotency-key={Printable(IdempotencyKey[..Math.Min(IdempotencyKey.Length, 40)])}");
     }
 
     [Fact]
@@ -125,6 +126,11 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
                 // A team header that cannot name a team.
                 foreach (var team in new[] { "a/b", "a\tb", "' or PartitionKey ne '", new string('t', 2000) })
                     yield return new Probe(method, Fill(_ => Missing), TeamHeader: team);
+
+                // An Idempotency-Key that cannot be one, on a request that would otherwise be carried out: refused before the function runs.
+                if (method == "POST")
+                    foreach (var key in new[] { "", new string('k', 256), "a\u0001b", "a\nb", "schl\u00fcssel", "\u00ff" })
+                        yield return new Probe(method, Fill(_ => Missing), Body: body, ContentType: type, IdempotencyKey: key);
 
                 if (!takesBody) continue;
                 // Bodies every function that reads one refuses: the path names the caller's own team or organization where a
@@ -240,6 +246,7 @@ public class HostileInputFuzzTests(HostileInputFuzzTests.FuzzService service, IT
                 c.Request.Headers[AccessPolicy.ClientSecretHeader] = tenant.OwnerKey.Secret;
             }
             if (probe.TeamHeader is not null) c.Request.Headers[AccessPolicy.TeamHeader] = probe.TeamHeader;
+            if (probe.IdempotencyKey is not null) c.Request.Headers[QrFunctions.Hosting.IdempotencyKeys.Header] = probe.IdempotencyKey;
             if (probe.Body is not null)
             {
                 c.Request.Body = new MemoryStream(probe.Body);

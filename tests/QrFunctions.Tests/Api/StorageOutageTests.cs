@@ -42,8 +42,8 @@ public class StorageOutageTests
     public async Task RetriesExhaustedOnStorageAnswer503InTheEnvelope(ApiSurface surface, string envelopeField)
     {
         var services = new ServiceCollection().AddLogging().BuildServiceProvider();
-        // A public function never reaches AccessPolicy, so the policy needs none here.
-        var policy = new FunctionPolicy(null!, new ConfigurationBuilder().Build(), NullLogger<FunctionPolicy>.Instance);
+        // A public function never reaches AccessPolicy or an Idempotency-Key, so the policy needs neither here.
+        var policy = new FunctionPolicy(null!, null!, new ConfigurationBuilder().Build(), NullLogger<FunctionPolicy>.Instance);
         var function = new HttpFunction("Thing", typeof(StorageOutageTests).GetMethod(nameof(TransientStorageFailuresAreToldApartFromBugs))!, "thing", ["get"],
             new FunctionAccess(surface, IsPublic: true, Role.Viewer, null, false, false), null, []);
         var context = new DefaultHttpContext { RequestServices = services };

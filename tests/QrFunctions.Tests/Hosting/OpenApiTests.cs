@@ -31,6 +31,19 @@ public class OpenApiTests(TestService service) : IClassFixture<TestService>
         }
     }
 
+    [Fact]
+    public async Task EveryCredentialedPostDocumentsTheIdempotencyKeyHeader()
+    {
+        var root = JsonDocument.Parse(await service.Anonymous().GetStringAsync("/openapi/v1.json")).RootElement;
+        foreach (var f in FunctionCatalog.App.HttpFunctions)
+            foreach (var method in f.Methods)
+            {
+                var operation = root.GetProperty("paths").GetProperty(OpenApiPath(f.Route)).GetProperty(method);
+                var documented = operation.TryGetProperty("parameters", out var parameters) && parameters.EnumerateArray().Any(p => p.GetProperty("name").GetString() == IdempotencyKeys.Header && p.GetProperty("in").GetString() == "header");
+                Assert.True(documented == (method == "post" && !f.Access.IsPublic), $"{f.Name} {method}");
+            }
+    }
+
     /// <summary>(path, method, operationId) of every operation in an OpenAPI document.</summary>
     public static List<(string Path, string Method, string Name)> Operations(JsonElement document) =>
         document.GetProperty("paths").EnumerateObject()

@@ -149,6 +149,7 @@ public class AccessMatrixTests(TestService service) : IClassFixture<TestService>
         // Leads are personal data: editors and up read and erase them (a lead that is not there: 404 after the role check).
         { "QrsLeads", "GET", "/api/qrs-api/{qr}/leads", [403, 200, 200, 200, 403] },
         { "QrsLeadDelete", "DELETE", "/api/qrs-api/{qr}/leads/1-00000000000000000000000000000000", [403, 404, 404, 404, 403] },
+        { "QrsPrintImage", "GET", "/api/qrs-api/{qr}/image?format=svg&size=100", [200, 200, 200, 200, 403] },
         { "QrsReject", "POST", "/api/qrs-api/{qr}/reject", [403, 403, 200, 200, 403] },
         { "QrsTags", "PUT", "/api/qrs-api/{qr}/tags|{\"tags\":[\"a\"]}", [403, 200, 200, 200, 403] },
         { "QrsTeamFromTime", "GET", "/api/qrs-api/teams/fromTime/0", [200, 200, 200, 200, 403] },

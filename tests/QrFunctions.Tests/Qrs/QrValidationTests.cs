@@ -69,6 +69,7 @@ public class QrValidationTests(TestService service) : IClassFixture<TestService>
     [InlineData("Runtime")]
     [InlineData("openapi")]
     [InlineData("invite")]
+    [InlineData("Docs")]
     public async Task AReservedFirstSegmentIsRefusedAsADisplayIdOnCreateAndUpdate(string displayId)
     {
         var tenant = await service.NewTenantAsync();
@@ -83,5 +84,5 @@ public class QrValidationTests(TestService service) : IClassFixture<TestService>
 
     [Fact]
     public void ReservedSegmentsAreEveryLiteralFirstSegmentAndTheHostsOwn() =>
-        Assert.Equal(["admin", "api", "invite", "openapi", "runtime", "v1"], QrFunctions.Hosting.FunctionCatalog.App.ReservedFirstSegments.Order());
+        Assert.Equal(["admin", "api", "docs", "invite", "openapi", "runtime", "v1"], QrFunctions.Hosting.FunctionCatalog.App.ReservedFirstSegments.Order());
 }
