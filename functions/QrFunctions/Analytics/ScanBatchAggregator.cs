@@ -119,19 +119,22 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
 
     /// <summary>
     /// What later steps added to recorded scans (docs/scans.md#scan-flow), one row per scan and kind in the partition of the scan's
-    /// code and day: insert-if-absent, new for the batch in FirstBatch (as visitor sightings), so the first position shared for a
-    /// scan stays, and a redelivered batch finds its own rows and counts them again under the same marker, once.
+    /// code and day: insert-if-absent, new for the batch in FirstBatch (as visitor sightings), so a redelivered batch finds its own
+    /// rows and counts them again under the same marker, once. Of several positions shared for one scan (a double tap) the earliest
+    /// answered stays, whatever order their batches arrive in: queue messages are not handled in the order they were written.
     /// </summary>
     private async Task<Dictionary<(string Day, string Kind), long>> RecordOutcomesAsync(string batchId, string qrId, List<ScanEvent> outcomes, CancellationToken ct)
     {
         var result = new Dictionary<(string Day, string Kind), long>();
-        foreach (var day in outcomes.DistinctBy(e => (e.ScanId, e.Kind)).GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
+        var firstOfEach = outcomes.GroupBy(e => (e.ScanId, e.Kind)).Select(g => g.MinBy(e => e.AnsweredAt ?? long.MaxValue)!);
+        foreach (var day in firstOfEach.GroupBy(e => ScanStatRows.DayOf(e.ScanTime)))
         {
             var partition = ScanStatRows.OutcomePartition(qrId, day.Key);
             TableEntity Row(ScanEvent e)
             {
                 var row = new TableEntity(partition, ScanStatRows.Outcome(e.ScanId!, e.Kind!)) { ["FirstBatch"] = batchId, ["ScanTime"] = e.ScanTime };
                 if (e.Kind == ScanEvent.Kinds.Location) (row["Latitude"], row["Longitude"]) = (e.Latitude, e.Longitude);
+                if (e.Kind == ScanEvent.Kinds.Location && e.AnsweredAt is { } answered) row["AnsweredAt"] = answered; // events of older builds have none
                 return row;
             }
             List<ScanEvent> added;
@@ -160,8 +163,20 @@ public sealed partial class ScanBatchAggregator(StorageAccount storage, Webhooks
         }
         catch (RequestFailedException ex) when (ex.Status == 409)
         {
-            var existing = await _stats.GetEntityAsync<TableEntity>(row.PartitionKey, row.RowKey, select: ["FirstBatch"], cancellationToken: ct);
-            return existing.Value.GetString("FirstBatch") == batchId;
+            for (var attempt = 0; ; attempt++)
+            {
+                var existing = (await _stats.GetEntityAsync<TableEntity>(row.PartitionKey, row.RowKey, select: ["FirstBatch", "AnsweredAt"], cancellationToken: ct)).Value;
+                if (existing.GetString("FirstBatch") == batchId) return true;
+                // Another batch recorded this outcome first; a position answered earlier than the stored one replaces it, uncounted.
+                if (row.GetInt64("AnsweredAt") is not { } answered || existing.GetInt64("AnsweredAt") is not { } stored || answered >= stored) return false;
+                var earlier = new TableEntity(row.PartitionKey, row.RowKey) { ["Latitude"] = row["Latitude"], ["Longitude"] = row["Longitude"], ["AnsweredAt"] = answered };
+                try
+                {
+                    await _stats.UpdateEntityAsync(earlier, existing.ETag, TableUpdateMode.Merge, ct);
+                    return false;
+                }
+                catch (RequestFailedException changed) when (changed.Status == 412 && attempt < 5) { } // moved meanwhile: compare again
+            }
         }
     }
 

@@ -40,6 +40,8 @@ public sealed record ScanEvent
     /// <summary>A shared position, rounded to 3 decimals (about 100 m).</summary>
     [JsonPropertyName("la")] public double? Latitude { get; init; }
     [JsonPropertyName("lo")] public double? Longitude { get; init; }
+    /// <summary>When the visitor answered the step (Unix µs): of two positions shared for one scan, the earlier one is kept.</summary>
+    [JsonPropertyName("at")] public long? AnsweredAt { get; init; }
 
     public static class Kinds
     {

@@ -344,7 +344,7 @@ public sealed class ScanHandler(ScanRoutes routes, TenantDirectory directory, Sc
     /// <summary>What a later step adds to a recorded scan: the scan's own time and id, nothing about the visitor.</summary>
     private static ScanEvent FollowUp(ResolvedRoute route, ScanRef scan, string kind) => new()
     {
-        QrId = route.QrId, TeamId = route.TeamId, OrgId = route.OrgId, ScanTime = scan.ScanTime, Kind = kind, ScanId = scan.ScanId,
+        QrId = route.QrId, TeamId = route.TeamId, OrgId = route.OrgId, ScanTime = scan.ScanTime, Kind = kind, ScanId = scan.ScanId, AnsweredAt = Clock.NowMicroseconds(),
     };
 
     /// <summary>A latitude or longitude as the form sent it, rounded to 3 decimals (about 100 m); null when it is not one.</summary>

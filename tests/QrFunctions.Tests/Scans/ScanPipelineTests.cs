@@ -128,6 +128,34 @@ public class ScanPipelineTests(ScanTestService service) : IClassFixture<ScanTest
     }
 
     [Fact]
+    public async Task OfTwoPositionsSharedForOneScanTheEarlierStaysWhateverOrderTheirBatchesArriveIn()
+    {
+        var tenant = await service.NewTenantAsync();
+        var qrId = Ids.New("qr");
+        var scan = Batch(tenant, qrId, 1);
+        var scanned = scan.Events[0] with { ScanId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()) };
+        ScanBatch Shared(double latitude, double longitude, long answeredAt) => new()
+        {
+            BatchId = Guid.NewGuid().ToString("N"),
+            Events = [scanned with { Kind = ScanEvent.Kinds.Location, Latitude = latitude, Longitude = longitude, AnsweredAt = answeredAt }],
+        };
+        var first = Shared(52.52, 13.41, answeredAt: 1_000);
+        var doubleTap = Shared(1, 2, answeredAt: 1_001);
+        var aggregator = service.NewAggregator();
+
+        // Queue messages are not handled in the order they were written: the double tap's batch comes first.
+        await aggregator.AggregateAsync(Message(new ScanBatch { BatchId = scan.BatchId, Events = [scanned] }), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(doubleTap), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(first), CancellationToken.None);
+        await aggregator.AggregateAsync(Message(doubleTap), CancellationToken.None); // and is delivered again
+
+        var overview = await ScanTestService.OverviewAsync(tenant, qrId);
+        Assert.Equal((1L, 1L), ((long)overview["totalScans"]!, (long)overview["scansWithLocation"]!));
+        var row = Assert.Single((await tenant.QrApi().GetAsync($"/api/analytics-api/detailed/{qrId}").DataAsync()).EnumerateArray());
+        Assert.Equal((52.52, 13.41), (row.GetProperty("latitude").GetDouble(), row.GetProperty("longitude").GetDouble()));
+    }
+
+    [Fact]
     public async Task MessageCountedByAnEarlierBuildIsNotCountedAgainWhenRedeliveredAfterAnUpgrade()
     {
         var tenant = await service.NewTenantAsync();
