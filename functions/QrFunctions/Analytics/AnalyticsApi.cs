@@ -330,8 +330,8 @@ public sealed class AnalyticsApi(StorageAccount storage, Leads.LeadStore leads)
         var context = req.HttpContext;
         var ct = context.RequestAborted;
         var now = Clock.NowMs();
-        var to = QueryLong(context, "to") ?? now;
-        var from = QueryLong(context, "from") ?? to - (DetailedDays - 1) * DayMs - to % DayMs;
+        var to = RequestJson.QueryEpochMs(context, "to") ?? now;
+        var from = RequestJson.QueryEpochMs(context, "from") ?? to - (DetailedDays - 1) * DayMs - to % DayMs;
         if (from > to) throw ApiProblem.BadRequest("from must not be after to.");
         if (to - from > BreakdownMaxDays * DayMs) throw ApiProblem.BadRequest($"to - from must be at most {BreakdownMaxDays} days.");
 
@@ -367,14 +367,5 @@ public sealed class AnalyticsApi(StorageAccount storage, Leads.LeadStore leads)
             ["days"] = days,
         };
         return Envelope.OkNode(result);
-    }
-
-    private static long? QueryLong(HttpContext context, string name)
-    {
-        var raw = context.Request.Query[name].ToString();
-        if (raw.Length == 0) return null;
-        if (!long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > 9_000_000_000_000L)
-            throw ApiProblem.BadRequest($"{name} must be epoch milliseconds.");
-        return value;
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -176,6 +177,16 @@ public static class RequestJson
         if (s is null) return null;
         if (!IsHttpUrl(s)) throw ApiProblem.BadRequest($"{field} must be an absolute http or https URL.");
         return s;
+    }
+
+    /// <summary>An optional query parameter of epoch milliseconds (null when absent).</summary>
+    public static long? QueryEpochMs(HttpContext context, string name)
+    {
+        var raw = context.Request.Query[name].ToString();
+        if (raw.Length == 0) return null;
+        if (!long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > 9_000_000_000_000L)
+            throw ApiProblem.BadRequest($"{name} must be epoch milliseconds.");
+        return value;
     }
 
     public static int QueryInt(HttpContext context, string name, int @default, int min, int max)

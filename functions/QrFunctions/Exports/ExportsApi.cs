@@ -65,8 +65,8 @@ public sealed class ExportsApi(StorageAccount storage, QrStore store, QrListing 
         var qrId = context.Request.Query["qrId"].ToString();
         var batchId = context.Request.Query["batchId"].ToString();
         if ((qrId.Length > 0) == (batchId.Length > 0)) throw ApiProblem.BadRequest("Name either qrId or batchId.");
-        var to = Time(context, "to") ?? Clock.NowMs();
-        var from = Time(context, "from") ?? 0;
+        var to = RequestJson.QueryEpochMs(context, "to") ?? Clock.NowMs();
+        var from = RequestJson.QueryEpochMs(context, "from") ?? 0;
         if (from > to) throw ApiProblem.BadRequest("from must not be after to.");
         var teamId = context.Caller().TeamId;
 
@@ -117,13 +117,4 @@ public sealed class ExportsApi(StorageAccount storage, QrStore store, QrListing 
 
     /// <summary>A list as the bulk upload reads it back: items separated by "|".</summary>
     private static string? List(JsonNode? node) => node is JsonArray items ? string.Join('|', items.Select(Text)) : Text(node);
-
-    private static long? Time(HttpContext context, string name)
-    {
-        var raw = context.Request.Query[name].ToString();
-        if (raw.Length == 0) return null;
-        if (!long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > 9_000_000_000_000L)
-            throw ApiProblem.BadRequest($"{name} must be epoch milliseconds.");
-        return value;
-    }
 }
